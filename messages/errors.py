@@ -1,0 +1,121 @@
+"""Errors that carry their SIF wire codes.
+
+A :class:`SIFError` is raised wherever a message is refused; it becomes the
+SIF_Error of an error SIF_Ack or SIF_Response, and a SIF_Error read off the wire
+becomes a :class:`SIFError` again. Transport failures are not SIF errors and live
+with the transports that retry them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .codes import (
+    ErrorCategory,
+    GenericCode,
+    RequestResponseCode,
+    XmlValidationCode,
+    describe,
+)
+
+MAX_DESC = 1024  # SIF_Desc is limited to 1024 characters by the schema
+
+
+@dataclass(frozen=True, kw_only=True)
+class Error:
+    """SIF_Error: Category, Code, Desc (≤1024 chars) and an optional ExtendedDesc."""
+
+    category: int
+    code: int
+    desc: str
+    extended_desc: str | None = None
+
+    TAG = "SIF_Error"
+
+    def __post_init__(self) -> None:
+        if len(self.desc) > MAX_DESC:
+            object.__setattr__(self, "desc", self.desc[: MAX_DESC - 1] + "…")
+
+    def to_exception(self) -> "SIFError":
+        return SIFError(self.category, self.code, self.desc, self.extended_desc)
+
+    def __str__(self) -> str:
+        return f"{self.category}/{self.code} {self.desc}"
+
+
+class SIFError(Exception):
+    """A refusal with a SIF category and code; ``where`` names line/element when known."""
+
+    def __init__(
+        self,
+        category: int,
+        code: int,
+        desc: str | None = None,
+        extended_desc: str | None = None,
+        *,
+        line: int | None = None,
+        element: str | None = None,
+    ) -> None:
+        self.category = int(category)
+        self.code = int(code)
+        self.desc = desc or describe(category, code).split(": ", 1)[-1]
+        self.extended_desc = extended_desc
+        self.line = line
+        self.element = element
+        super().__init__(str(self))
+
+    @property
+    def where(self) -> str:
+        parts = []
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.element:
+            parts.append(f"element {self.element}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.category}/{self.code} {self.desc}"
+        if self.where:
+            text += f" ({self.where})"
+        return text
+
+    def to_error(self) -> Error:
+        ext = self.extended_desc
+        if self.where and not ext:
+            ext = f"At {self.where}."
+        return Error(category=self.category, code=self.code, desc=self.desc, extended_desc=ext)
+
+    @classmethod
+    def from_error(cls, error: Error) -> "SIFError":
+        return cls(error.category, error.code, error.desc, error.extended_desc)
+
+
+# Shorthands for the refusals the message layer itself produces.
+
+
+def not_well_formed(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.XML_VALIDATION, XmlValidationCode.NOT_WELL_FORMED, desc, **where)
+
+
+def invalid(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.XML_VALIDATION, XmlValidationCode.GENERIC_VALIDATION, desc, **where)
+
+
+def invalid_value(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.XML_VALIDATION, XmlValidationCode.INVALID_VALUE, desc, **where)
+
+
+def missing(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.XML_VALIDATION, XmlValidationCode.MISSING_MANDATORY, desc, **where)
+
+
+def unsupported_message(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.GENERIC, GenericCode.MESSAGE_NOT_SUPPORTED, desc, **where)
+
+
+def unsupported_version(desc: str, **where) -> SIFError:
+    return SIFError(ErrorCategory.GENERIC, GenericCode.VERSION_NOT_SUPPORTED, desc, **where)
+
+
+def unsupported_query(desc: str) -> SIFError:
+    return SIFError(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.UNSUPPORTED_QUERY, desc)

@@ -1,0 +1,1 @@
+"""SIF agent runtime: registration, provisioning, pull loop, acknowledgement, handlers."""

@@ -1,0 +1,1 @@
+"""Student Locator agent (ITC side)."""

@@ -1,0 +1,1 @@
+"""Student Resolver agent (state side)."""

@@ -1,0 +1,1 @@
+"""The `slf` command line: one entry point, one sub-group per process."""

@@ -1,0 +1,51 @@
+"""`slf`: the single command for every process of the Student Locator Framework."""
+
+from __future__ import annotations
+
+import click
+
+from . import __doc__ as _doc  # noqa: F401
+from .demo import demo
+from .sif import sif
+
+PLANNED = {
+    "zone": "Zone Integration Server: serve zones, run a mock zone for SIS vendors.",
+    "locator": "Student Locator agent (ITC side): run it and use its console.",
+    "resolver": "Student Resolver agent (state side).",
+    "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
+    "sis-sim": "Simulated district SIS agent for tests, demos and vendor comparisons.",
+    "certs": "Development certificates (CA, server and client) for HTTPS zones.",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="student-locator")
+def main() -> None:
+    """Student Locator Framework: SIF 2.x StudentLocator zones, agents and the state SSID system.
+
+    Run `slf COMMAND --help` for each part.
+    """
+
+
+main.add_command(sif)
+main.add_command(demo)
+
+
+def _planned(name: str, text: str) -> click.Group:
+    @click.group(name=name, help=text + "\n\nNo subcommands are available in this release yet.",
+                 invoke_without_command=True)
+    @click.pass_context
+    def group(ctx: click.Context) -> None:
+        if ctx.invoked_subcommand is None:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+
+    return group
+
+
+for _name, _text in PLANNED.items():
+    main.add_command(_planned(_name, _text))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""State SSID database: ID issuance, matching, maintenance, audit, batch files, extracts."""
