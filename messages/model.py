@@ -407,6 +407,20 @@ class Request(Message):
     def kind(self) -> str:
         return f"SIF_Request {self.object_name}"
 
+    def simple_query(self) -> Query:
+        """The SIF_Query, or SIFError 8/15 for SIF_ExtendedQuery (which the SLF does not serve)."""
+        if isinstance(self.query, Query):
+            return self.query
+        from .codes import RequestResponseCode
+        from .errors import SIFError
+
+        raise SIFError(8, RequestResponseCode.NO_EXTENDED_QUERY,
+                       "SIF_ExtendedQuery is not supported by this responder; send a SIF_Query")
+
+    def response_version(self, supported: tuple[str, ...] = versions.SUPPORTED) -> str | None:
+        """The version to answer in: the newest we speak that the request's SIF_Version admits."""
+        return versions.negotiate(self.versions, supported)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Response(Message):
