@@ -70,7 +70,7 @@ def q(name: str) -> str:
 
 def _sub(parent: etree._Element, name: str, text: object | None = None, **attrs: str) -> etree._Element:
     el = etree.SubElement(parent, q(name), attrs) if attrs else etree.SubElement(parent, q(name))
-    if text is not None:
+    if text is not None and text != "":
         el.text = str(text)
     return el
 

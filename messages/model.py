@@ -140,6 +140,13 @@ def object_refs(*names: str | ObjectRef) -> tuple[ObjectRef, ...]:
     return tuple(n if isinstance(n, ObjectRef) else ObjectRef(object_name=n) for n in names)
 
 
+def _with_context(refs: tuple[ObjectRef, ...]) -> tuple[ObjectRef, ...]:
+    """Where the schema makes SIF_Contexts mandatory, an empty list means SIF_Default."""
+    return tuple(r if r.contexts else ObjectRef(object_name=r.object_name, contexts=("SIF_Default",),
+                                                extended_query_support=r.extended_query_support)
+                 for r in refs)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Protocol:
     """SIF_Protocol: transport type (HTTPS, HTTP, ...), Secure flag, push URL, properties."""
@@ -474,7 +481,7 @@ class AgentACL:
 
     def __post_init__(self) -> None:
         for name, _ in ACL_LISTS:
-            _freeze(self, name, object_refs(*_tuple(getattr(self, name))))
+            _freeze(self, name, _with_context(object_refs(*_tuple(getattr(self, name)))))
 
     def allows(self, right: str, object_name: str) -> bool:
         return any(o.object_name == object_name for o in getattr(self, right))
@@ -488,7 +495,7 @@ class ObjectHolder:
     objects: tuple[ObjectRef, ...]
 
     def __post_init__(self) -> None:
-        _freeze(self, "objects", object_refs(*_tuple(self.objects)))
+        _freeze(self, "objects", _with_context(object_refs(*_tuple(self.objects))))
 
 
 @dataclass(frozen=True, kw_only=True)

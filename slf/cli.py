@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import __doc__ as _doc  # noqa: F401
+from .certs import certs
 from .demo import demo
 from .sif import sif
 
@@ -14,7 +15,6 @@ PLANNED = {
     "resolver": "Student Resolver agent (state side).",
     "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
     "sis-sim": "Simulated district SIS agent for tests, demos and vendor comparisons.",
-    "certs": "Development certificates (CA, server and client) for HTTPS zones.",
 }
 
 
@@ -29,6 +29,7 @@ def main() -> None:
 
 main.add_command(sif)
 main.add_command(demo)
+main.add_command(certs)
 
 
 def _planned(name: str, text: str) -> click.Group:

@@ -111,7 +111,7 @@ def _write_field(el: etree._Element, f: F, value: Any) -> None:
     if f.kind == "text":
         if value is None or value == "":
             if f.always:
-                sub(el, q(f.xml)).text = ""
+                sub(el, q(f.xml))  # written empty: <StateProvinceId/>
             return
         sub(el, q(f.xml)).text = str(value)
     elif f.kind == "texts":
