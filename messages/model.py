@@ -152,13 +152,15 @@ class Protocol:
     """SIF_Protocol: transport type (HTTPS, HTTP, ...), Secure flag, push URL, properties."""
 
     type: str = "HTTPS"
-    secure: str | None = None
+    secure: str | None = None  # required on the wire; defaults to Yes for HTTPS, else No
     url: str | None = None
     properties: tuple[tuple[str, str], ...] = ()
 
     TAG: ClassVar[str] = "SIF_Protocol"
 
     def __post_init__(self) -> None:
+        if self.secure is None:
+            _freeze(self, "secure", "Yes" if self.type == "HTTPS" else "No")
         _freeze(self, "properties", tuple(tuple(p) for p in self.properties))
 
 

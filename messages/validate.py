@@ -131,6 +131,11 @@ def _f(category: int, code: int, message: str, line: int | None, element: str | 
     return Finding(int(category), int(code), message, line if line and line > 0 else None, element)
 
 
+def _fl(category: int, code: int, message: str, line: int | None, element: str | None) -> Finding:
+    """Like _f, with " (line N)" appended to the message when the line is known."""
+    return _f(category, code, message + _at_line(line), line, element)
+
+
 _XML = ErrorCategory.XML_VALIDATION
 _STRUCTURE = XmlValidationCode.GENERIC_VALIDATION  # 1/3
 _VALUE = XmlValidationCode.INVALID_VALUE  # 1/4
@@ -141,7 +146,7 @@ _MISSING = XmlValidationCode.MISSING_MANDATORY  # 1/6
 # Schema loading (lazy, cached; strict and lenient from the same files)
 # --------------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _sources: dict[bool, dict[str, bytes]] = {}
 _indexes: dict[bool, "_ModelIndex"] = {}
 _local = threading.local()
@@ -237,7 +242,6 @@ class _ModelIndex:
         docs = [etree.fromstring(data, _plain_parser()) for data in sources.values()]
         self._types: dict[str, etree._Element] = {}
         self._groups: dict[str, etree._Element] = {}
-        self._globals: dict[str, etree._Element] = {}
         for doc in docs:
             for node in doc:
                 name = node.get("name")
@@ -245,8 +249,6 @@ class _ModelIndex:
                     self._types[name] = node
                 elif node.tag == _XS + "group" and name:
                     self._groups[name] = node
-                elif node.tag == _XS + "element" and name:
-                    self._globals[name] = node
         for doc in docs:
             for decl in doc.iter(_XS + "element"):
                 name = decl.get("name")
@@ -390,7 +392,7 @@ def _root_finding(root) -> Finding:
     ns, local = _split(root.tag)
     line = root.sourceline
     if ns == SIF1_NS:
-        return _f(
+        return _fl(
             ErrorCategory.GENERIC,
             GenericCode.VERSION_NOT_SUPPORTED,
             f"This is a SIF 1.x message (namespace {SIF1_NS}); only SIF 2.x is supported — "
@@ -400,7 +402,7 @@ def _root_finding(root) -> Finding:
         )
     if local == "SIF_Message":
         where = f"namespace {ns}" if ns else "no namespace"
-        return _f(
+        return _fl(
             _XML,
             _STRUCTURE,
             f"SIF_Message is in {where}; SIF 2.x messages must use "
@@ -409,7 +411,7 @@ def _root_finding(root) -> Finding:
             "SIF_Message",
         )
     shown = local if ns in (None, SIF_NS) else f"{{{ns}}}{local}"
-    return _f(
+    return _fl(
         _XML,
         _STRUCTURE,
         f"The document element is {shown}, not SIF_Message — every SIF message is one "
@@ -421,7 +423,7 @@ def _root_finding(root) -> Finding:
 
 def _unsupported_version(root, version: str) -> Finding:
     supported = ", ".join(versions.SUPPORTED)
-    return _f(
+    return _fl(
         ErrorCategory.GENERIC,
         GenericCode.VERSION_NOT_SUPPORTED,
         f"SIF version {version} is not supported; send Version set to one of {supported}",
@@ -448,7 +450,7 @@ def _message_kind_finding(root) -> Finding | None:
             )
         else:
             text = f"{local} is not a SIF 2.x message; a SIF_Message holds one of {', '.join(MESSAGES)}"
-        return _f(
+        return _fl(
             ErrorCategory.GENERIC,
             GenericCode.MESSAGE_NOT_SUPPORTED,
             text,
@@ -465,7 +467,7 @@ def _system_control_kind(message) -> Finding | None:
     for child in data:
         ns, local = _split(child.tag)
         if ns == SIF_NS and child.tag not in _SYSTEM_CONTROL_TAGS:
-            return _f(
+            return _fl(
                 ErrorCategory.GENERIC,
                 GenericCode.MESSAGE_NOT_SUPPORTED,
                 f"SIF_SystemControl command {local} is not supported; use SIF_Ping, SIF_Sleep, "
@@ -497,7 +499,7 @@ def _version_rules(root, version: str) -> list[Finding]:
             inner = node.get("Version")
             if inner and versions.is_version(inner) and inner not in versions.SUPPORTED:
                 findings.append(
-                    _f(
+                    _fl(
                         ErrorCategory.GENERIC,
                         GenericCode.VERSION_NOT_SUPPORTED,
                         f"The enclosed message says SIF version {inner}, which is not supported; "
@@ -514,7 +516,7 @@ def _version_rules(root, version: str) -> list[Finding]:
         if node.tag == _CANCEL_TAG:
             if key < _V21:
                 findings.append(
-                    _f(
+                    _fl(
                         ErrorCategory.GENERIC,
                         GenericCode.MESSAGE_NOT_SUPPORTED,
                         f"SIF_CancelRequests exists from SIF 2.1 on; this message is version {owner} "
@@ -546,7 +548,7 @@ def _old_error_code(error, root, owner: str) -> Finding | None:
     else:
         return None
     node = error.find(_S + where)
-    return _f(
+    return _fl(
         _XML,
         _VALUE,
         f"{what} exists from SIF 2.4 on; this message is version {owner} — use a code "
@@ -570,11 +572,11 @@ def _mixed_payload(root) -> Finding | None:
             first_tag = obj.tag
         elif obj.tag != first_tag:
             kinds = (etree.QName(first_tag).localname, etree.QName(obj).localname)
-            return _f(
+            return _fl(
                 _XML,
                 _STRUCTURE,
                 f"SIF_ObjectData mixes {kinds[0]} and {kinds[1]} objects; a SIF_Response carries "
-                f"only objects of the requested kind{_at_line(obj.sourceline)}",
+                "only objects of the requested kind",
                 obj.sourceline,
                 _readable(obj, root),
             )
@@ -589,9 +591,9 @@ _EXPECTED_RE = re.compile(r"Expected is (?:one of )?\( (.*?) \)")
 _QNAME_RE = re.compile(r"\{[^}]*\}([A-Za-z_][\w.\-]*)")
 _HEAD_RE = re.compile(r"^Element '[^']*', attribute '([^']+)': ")
 _ENUM_RE = re.compile(r"set \{(.*)\}")
+_BOUND_RE = re.compile(r"\('([^']*)'\)\.?$")
 _LENGTH_RE = re.compile(r"length of '(\d+)'.*(?:maximum|minimum) length of '(\d+)'")
 _ATOMIC_RE = re.compile(r"of the (?:atomic|union|list) type '([^']+)'")
-_LOCAL_TYPE_RE = re.compile(r"of the local (atomic|union|list) type")
 _PREFIX_RE = re.compile(r"^Element '[^']*'(?:, attribute '[^']*')?: (?:\[facet '[^']*'\] )?")
 
 _VALUE_ERRORS = {
@@ -640,7 +642,7 @@ _FRIENDLY_TYPES = {
 
 _GUID_TEXT = "must be 32 uppercase hexadecimal digits without dashes or braces (a SIF GUID)"
 
-#: What to say when a mandatory element or attribute is absent.
+#: What to say when a mandatory element is absent.
 _MISSING_HINTS = {
     "SIF_Header": "every message starts with a SIF_Header (SIF_MsgId, SIF_Timestamp, SIF_SourceId)",
     "SIF_MsgId": "every message needs a new GUID (32 uppercase hex digits) in SIF_Header/SIF_MsgId",
@@ -718,7 +720,11 @@ def _node_at(root, path: str | None, cache: dict):
     try:
         if "ns" not in cache:
             cache["ns"] = _nsmap(root)
-        hits = root.getroottree().xpath(path, namespaces=cache["ns"])
+        # The path is absolute in the document libxml2 validated, whose root is
+        # ``root`` (lxml validates an inner element as its own document), so
+        # drop the first step and walk from ``root``.
+        steps = path.strip("/").split("/")[1:]
+        hits = root.xpath("./" + "/".join(steps), namespaces=cache["ns"]) if steps else [root]
         if hits and isinstance(hits[0], etree._Element):
             node = hits[0]
     except (etree.XPathError, TypeError, ValueError):
@@ -883,9 +889,9 @@ def _content_error(message, node, where, line, root, lenient) -> Finding:
         )
     if parent in index.open and name not in index.allowed.get(parent, ()):
         if any(isinstance(s.tag, str) for s in node.itersiblings(preceding=True)):
-            text = f"{parent} holds one object only — remove the extra {name}"
+            text = f"only one object is allowed — remove the extra {name}"
         else:
-            text = f"{name} is not allowed in {parent} here"
+            text = f"{name} is not allowed here"
         return _f(_XML, _STRUCTURE, f"{parent}: {text}{_at_line(line)}", line, where)
     if name not in index.allowed.get(parent, ()):
         allowed_here = ""
@@ -896,6 +902,15 @@ def _content_error(message, node, where, line, root, lenient) -> Finding:
             _STRUCTURE,
             f"{parent}: {name} is not an element of {parent} in SIF 2.x — remove it"
             f"{allowed_here}{_at_line(line)}",
+            line,
+            where,
+        )
+    if parent == "SIF_Message" and name in MESSAGES:
+        return _f(
+            _XML,
+            _STRUCTURE,
+            f"SIF_Message holds exactly one message — send {name} in its own SIF_Message"
+            f"{_at_line(line)}",
             line,
             where,
         )
@@ -1051,9 +1066,16 @@ def _value_error(entry, message, node, where, line, attr, root) -> Finding | Non
             text = f"{name} '{value}' is not a valid {friendly}"
         elif kind in ("SCHEMAV_CVC_MININCLUSIVE_VALID", "SCHEMAV_CVC_MAXINCLUSIVE_VALID",
                       "SCHEMAV_CVC_MINEXCLUSIVE_VALID", "SCHEMAV_CVC_MAXEXCLUSIVE_VALID"):
-            text = f"{name} '{value}' is out of range: " + _PREFIX_RE.sub("", message).strip()
+            bound = _BOUND_RE.search(message)
+            side = "at most" if "MAX" in kind else "at least"
+            if "EXCLUSIVE" in kind:
+                side = "below" if "MAX" in kind else "above"
+            text = f"{name} '{value}' is out of range" + (f"; it must be {side} {bound.group(1)}" if bound else "")
         elif kind == "SCHEMAV_CVC_FRACTIONDIGITS_VALID":
-            text = f"{name} '{value}' has too many decimal places: " + _PREFIX_RE.sub("", message).strip()
+            bound = _BOUND_RE.search(message)
+            text = f"{name} '{value}' has too many decimal places" + (
+                f"; at most {bound.group(1)} are allowed" if bound else ""
+            )
         else:
             text = f"{name} '{value}' is not a valid value: " + _PREFIX_RE.sub("", message).strip()
     return _f(_XML, _VALUE, text + _at_line(line), line, element)

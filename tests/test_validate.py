@@ -621,7 +621,7 @@ def test_refid_on_student_locator_is_structure_error_in_both_modes(lenient):
 
 def test_unknown_and_misplaced_children_are_named():
     (unknown,) = V.validate_bytes(SAMPLES["locator_unknown_child"][0])
-    assert "Nickname" in unknown.message and "not allowed" in unknown.message
+    assert "Nickname is not an element of StudentLocator" in unknown.message
     assert unknown.element.endswith("StudentLocator/Nickname")
     (order,) = V.validate_bytes(SAMPLES["locator_out_of_order"][0])
     assert "out of order" in order.message
@@ -703,6 +703,13 @@ def test_nested_pulled_message_is_validated():
     (finding,) = V.validate_bytes(bad)
     assert (finding.category, finding.code) == (1, 4)
     assert finding.element == "SIF_Message/SIF_Ack/SIF_Status/SIF_Data/SIF_Message/SIF_Request/SIF_MaxBufferSize"
+
+
+def test_inner_element_can_be_validated_on_its_own():
+    root = parse_xml(SAMPLES["ack_pulled_request"][0].replace(b"<SIF_MaxBufferSize>32768", b"<SIF_MaxBufferSize>-1"))
+    inner = root.find(f"{{{NS}}}SIF_Ack/{{{NS}}}SIF_Status/{{{NS}}}SIF_Data/{{{NS}}}SIF_Message")
+    (finding,) = V.validate(inner)
+    assert finding.element == "SIF_Message/SIF_Request/SIF_MaxBufferSize"
 
 
 def test_error_code_rules_name_the_element():
