@@ -8,9 +8,9 @@ from . import __doc__ as _doc  # noqa: F401
 from .certs import certs
 from .demo import demo
 from .sif import sif
+from .zone import zone
 
 PLANNED = {
-    "zone": "Zone Integration Server: serve zones, run a mock zone for SIS vendors.",
     "locator": "Student Locator agent (ITC side): run it and use its console.",
     "resolver": "Student Resolver agent (state side).",
     "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
@@ -28,6 +28,7 @@ def main() -> None:
 
 
 main.add_command(sif)
+main.add_command(zone)
 main.add_command(demo)
 main.add_command(certs)
 

@@ -78,7 +78,7 @@ def _ref_contexts(ref: ObjectRef) -> tuple[str, ...]:
     return ref.contexts or (DEFAULT_CONTEXT,)
 
 
-def _with_version(body: bytes, version: str) -> XmlObject:
+def with_version(body: bytes, version: str) -> XmlObject:
     """A stored SIF_Message re-stamped with the receiver's SIF version, ready to embed."""
     root = parse_xml(body, max_bytes=len(body) + 1)
     root.set("Version", version)
@@ -547,7 +547,7 @@ class Zis:
             return Outcome(self._reply(zone, m, StatusCode.NO_MESSAGES, "No messages available"))
         await self.store.mark_delivered(conn, row["id"])
         version = agent.version if row["kind"] != "response" else None
-        payload = _with_version(row["body"], version) if version else XmlObject.from_bytes(row["body"])
+        payload = with_version(row["body"], version) if version else XmlObject.from_bytes(row["body"])
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS, None, payload))
 
     async def _get_zone_status(self, zone, conn, m, agent, now) -> Outcome:

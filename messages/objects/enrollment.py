@@ -15,7 +15,7 @@ class StudentSchoolEnrollment(Typed):
     ref_id: str
     student_personal_ref_id: str
     school_info_ref_id: str
-    membership_type: str  # Home | Ancillary | Other
+    membership_type: str  # Home | Concurrent | Summer
     time_frame: str  # Historical | Current | Future
     school_year: str  # xs:gYear, e.g. 2027 for 2026-27
     entry_date: str | None = None

@@ -1,0 +1,105 @@
+"""`slf zone`: run a Zone Integration Server, or a mock zone for SIS vendors."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from zone.config import ConfigError, ServerSettings, ZoneSettings, load
+
+
+@click.group()
+def zone() -> None:
+    """Zone Integration Server: serve zones, run a mock zone for SIS vendors."""
+
+
+def _run(settings: ServerSettings, banner) -> None:
+    from zone.server import serve
+
+    from .logs import setup
+
+    setup()
+    asyncio.run(serve(settings, ready=banner))
+
+
+@zone.command("serve")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="Zone server TOML (see conf/zone.example.toml).")
+def serve_cmd(config_path: Path) -> None:
+    """Serve the zones, agents and access lists of a configuration file (production)."""
+    try:
+        settings = load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    for p in (settings.tls_cert, settings.tls_key, settings.client_ca):
+        if p is not None and not p.exists():
+            raise click.ClickException(f"{p}: file not found (make development certificates with "
+                                       "`slf certs dev --out DIR`)")
+
+    def banner(base: str) -> None:
+        for z in settings.zones:
+            click.echo(f"zone {z.id}: {base}/zones/{z.id}   inspector: {base}/zones/{z.id}/inspect")
+
+    _run(settings, banner)
+
+
+@zone.command("mock")
+@click.option("--port", default=7070, show_default=True, help="TCP port on 127.0.0.1.")
+@click.option("--zone", "zones", multiple=True, metavar="NAME", help="Zone name (repeat for several). [default: mock]")
+@click.option("--no-tls", is_flag=True, help="Plain HTTP instead of HTTPS.")
+@click.option("--validation", type=click.Choice(["strict", "lenient", "off"]), default="strict", show_default=True,
+              help="What the zone refuses; findings are always shown in the inspector.")
+@click.option("--state-dir", default="var/mock-zone", show_default=True, type=click.Path(path_type=Path),
+              help="Where the mock keeps its database and development certificates.")
+def mock_cmd(port: int, zones: tuple[str, ...], no_tls: bool, validation: str, state_dir: Path) -> None:
+    """Start a mock zone on loopback in one command: any agent may register with full rights.
+
+    Point your SIS's SIF agent at the printed URL and watch every message, validated, with
+    a plain-language explanation of anything to fix, at the inspector page.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    cert = key = ca = None
+    if not no_tls:
+        from zone.tls import make_dev_pki
+
+        pki_dir = state_dir / "pki"
+        if not (pki_dir / "ca.pem").exists():
+            make_dev_pki(pki_dir, clients=("agent",))
+        cert, key, ca = pki_dir / "server.pem", pki_dir / "server-key.pem", pki_dir / "ca.pem"
+    zone_settings = tuple(ZoneSettings(id=z, name=f"Mock zone {z}", source_id="MockZIS", validation=validation,
+                                       open_registration=True, record_findings=True)
+                          for z in (zones or ("mock",)))
+    settings = ServerSettings(host="127.0.0.1", port=port, tls_cert=cert, tls_key=key, client_ca=None,
+                              database=f"sqlite+aiosqlite:///{state_dir / 'zone.db'}", zones=zone_settings)
+
+    def banner(base: str) -> None:
+        click.echo("Mock zone ready — open registration, every agent gets full rights.")
+        for z in zone_settings:
+            click.echo(f"  zone {z.id}: {base}/zones/{z.id}")
+            click.echo(f"  inspector: {base}/zones/{z.id}/inspect   (JSON: {base}/zones/{z.id}/log)")
+        if ca:
+            click.echo(f"  CA certificate for your agent to trust: {ca.resolve()}")
+        click.echo("Press Ctrl+C to stop.")
+
+    _run(settings, banner)
+
+
+@zone.command("hash-password")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def hash_password_cmd(password_stdin: bool) -> None:
+    """Print a password hash for an agent's `password_hash` (HTTP Basic zones)."""
+    from zone.auth import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Agent password: ")
+        if getpass.getpass("Again: ") != password:
+            raise click.ClickException("the two passwords differ")
+    if len(password) < 12:
+        raise click.ClickException("use at least 12 characters")
+    click.echo(hash_password(password))
