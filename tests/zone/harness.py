@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from messages import (
     Ack, CancelRequests, Event, GetAgentACL, GetMessage, GetZoneStatus, Header, Message, ObjectRef,
@@ -54,7 +55,10 @@ class Harness:
         await self.store.close()
 
     def agent(self, source_id: str, version: str = "2.1", principal: str | None = None) -> "Agent":
-        return Agent(self, source_id, version, Identity(principal or source_id, "certificate"))
+        agent = Agent(None, source_id, version)
+        agent.identity = Identity(principal or source_id, "certificate")
+        agent.post = lambda body: self.zis.handle(self.zone_id, body, agent.identity)
+        return agent
 
     async def raw(self, body: bytes, identity: Identity = Identity()) -> Ack:
         return parse(await self.zis.handle(self.zone_id, body, identity))
@@ -62,10 +66,12 @@ class Harness:
 
 @dataclass
 class Agent:
-    h: Harness
+    """A scripted SIF agent; ``post`` carries bytes to the zone (in process or over HTTPS)."""
+
+    post: Callable[[bytes], Awaitable[bytes]] | None
     source_id: str
     version: str
-    identity: Identity
+    identity: Identity = Identity()
     sent: list[Message] = field(default_factory=list)
 
     def header(self, destination: str | None = None, contexts=()) -> Header:
@@ -73,13 +79,13 @@ class Agent:
 
     async def send(self, message: Message) -> Ack:
         self.sent.append(message)
-        reply = parse(await self.h.zis.handle(self.h.zone_id, build(message), self.identity))
+        reply = parse(await self.post(build(message)))
         assert isinstance(reply, Ack)
         assert reply.original_msg_id == message.msg_id
         return reply
 
     async def send_bytes(self, body: bytes) -> Ack:
-        return parse(await self.h.zis.handle(self.h.zone_id, body, self.identity))
+        return parse(await self.post(body))
 
     # -- registration and provisioning
     def register_message(self, mode="Pull", versions=None, buffer=1_048_576, url=None) -> Register:

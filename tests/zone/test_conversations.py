@@ -12,6 +12,7 @@ from messages import Event, Request, Response, build
 from messages.errors import Error
 from messages.objects import IdStatus, StudentLocator, StudentPersonal
 from tests.zone.harness import Harness, code, configured
+from zone.core import Identity
 
 TXN = "A" * 32
 
@@ -439,7 +440,7 @@ async def test_forged_source_id_with_authentication(tmp_path):
         assert code(await forger.publish(student())) == (3, 1)
         assert code(await loc.get()) == 9  # nothing was queued
         anonymous = h.agent("SIS")
-        anonymous.identity = type(anonymous.identity)(None, "none")
+        anonymous.identity = Identity(None, "none")
         assert code(await anonymous.ping()) == (3, 1)
     finally:
         await h.close()
