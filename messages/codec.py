@@ -282,7 +282,8 @@ def _append_payloads(parent: etree._Element, objects: tuple[XmlObject, ...]) -> 
 
 
 def _r_payloads(el: etree._Element) -> tuple[XmlObject, ...]:
-    return tuple(XmlObject(child) for child in el if isinstance(child.tag, str))
+    # the tree was just parsed and is owned by this message: no copy needed
+    return tuple(XmlObject(child, copy_element=False) for child in el if isinstance(child.tag, str))
 
 
 # ---------------------------------------------------------------------------
@@ -576,7 +577,7 @@ def _r_query(el: etree._Element) -> Query:
         if len(inner) != 1:
             raise invalid("SIF_Example must contain exactly one object (a StudentLocator)",
                           line=example.sourceline, element=_path(example))
-        example_obj = XmlObject(inner[0])
+        example_obj = XmlObject(inner[0], copy_element=False)
     return Query(
         object_name=_attr(qo, "ObjectName"),
         elements=tuple(_text(e) for e in _children(qo, "SIF_Element")),

@@ -336,13 +336,17 @@ class Zis:
         await self._add_provides(zone, conn, agent, m.objects)
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
 
-    async def _unprovide(self, zone, conn, m: Unprovide, agent, body, now) -> Outcome:
+    async def _withdraw(self, zone, conn, m, agent, remove, category: int, code: int, role: str) -> Outcome:
+        """Unprovide/Unsubscribe: remove each (object, context) or refuse the whole message."""
         for ref in m.objects:
             for ctx in _ref_contexts(ref):
-                if not await self.store.remove_provide(conn, zone.id, ref.object_name, ctx, agent.source_id):
-                    raise _err(ErrorCategory.PROVISION, ProvisionCode.NOT_PROVIDER,
-                               f"Agent {agent.source_id} is not the provider of {ref.object_name} ({ctx})")
+                if not await remove(conn, zone.id, ref.object_name, ctx, agent.source_id):
+                    raise _err(category, code, f"Agent {agent.source_id} is not {role} {ref.object_name} ({ctx})")
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
+
+    async def _unprovide(self, zone, conn, m: Unprovide, agent, body, now) -> Outcome:
+        return await self._withdraw(zone, conn, m, agent, self.store.remove_provide, ErrorCategory.PROVISION,
+                                    ProvisionCode.NOT_PROVIDER, "the provider of")
 
     async def _subscribe(self, zone, conn, m: Subscribe, agent, body, now) -> Outcome:
         for ref in m.objects:
@@ -353,12 +357,8 @@ class Zis:
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
 
     async def _unsubscribe(self, zone, conn, m: Unsubscribe, agent, body, now) -> Outcome:
-        for ref in m.objects:
-            for ctx in _ref_contexts(ref):
-                if not await self.store.unsubscribe(conn, zone.id, ref.object_name, ctx, agent.source_id):
-                    raise _err(ErrorCategory.SUBSCRIPTION, SubscriptionCode.NOT_SUBSCRIBER,
-                               f"Agent {agent.source_id} is not subscribed to {ref.object_name} ({ctx})")
-        return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
+        return await self._withdraw(zone, conn, m, agent, self.store.unsubscribe, ErrorCategory.SUBSCRIPTION,
+                                    SubscriptionCode.NOT_SUBSCRIBER, "subscribed to")
 
     async def _provision(self, zone, conn, m: Provision, agent, body, now) -> Outcome:
         checks = (

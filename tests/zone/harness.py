@@ -1,4 +1,4 @@
-"""In-process zone conversations: agents talk to a Zis over SQLite, no sockets.
+"""In-process zone conversations: agents talk to a Zis over SQLite (or PostgreSQL), no sockets.
 
     h = await Harness.start(tmp_path)
     loc = h.agent("ITC01-StudentLocator")
@@ -41,11 +41,12 @@ class Harness:
     zone_id: str = ZONE
 
     @classmethod
-    async def start(cls, tmp_path: Path, **zone_kw) -> "Harness":
+    async def start(cls, tmp_path: Path, database: str | None = None, **zone_kw) -> "Harness":
+        """A zone over ``database`` (a SQLAlchemy URL; default: a SQLite file in ``tmp_path``)."""
         agents = zone_kw.pop("agents", None)
         zone = ZoneSettings(id=ZONE, source_id="TestZIS", open_registration=agents is None,
                             agents=tuple(agents or ()), **zone_kw)
-        settings = ServerSettings(database=f"sqlite+aiosqlite:///{tmp_path}/zone.db", zones=(zone,))
+        settings = ServerSettings(database=database or f"sqlite+aiosqlite:///{tmp_path}/zone.db", zones=(zone,))
         store = Store.from_url(settings.database)
         await store.create()
         clock = Clock()
