@@ -13,7 +13,7 @@ from typing import Callable
 from lxml import etree
 
 from . import versions
-from .errors import Error, SIFError, invalid, invalid_value, missing, unsupported_message
+from .errors import Error, SIFError, invalid, invalid_value, missing, quote, unsupported_message
 from .model import (
     ACL_LISTS,
     COMMANDS,
@@ -775,26 +775,32 @@ def envelope(root: etree._Element) -> tuple[str, etree._Element]:
                        f"(namespace {NS})", line=root.sourceline, element=qn.localname)
     if qn.localname != "SIF_Message" or qn.namespace != NS:
         raise invalid(
-            f"Root element must be SIF_Message in namespace {NS}; got {qn.localname!r} in "
-            f"{qn.namespace or 'no namespace'!r}", line=root.sourceline, element=qn.localname)
+            f"Root element must be SIF_Message in namespace {NS}; got {quote(qn.localname)} in "
+            f"{quote(qn.namespace or 'no namespace')}", line=root.sourceline, element=qn.localname[:64])
     version = root.get("Version")
     if version is None:
         raise missing("SIF_Message: required attribute Version is missing", line=root.sourceline,
                       element="SIF_Message/@Version")
     version = version.strip()
     if not versions.is_version(version):
-        raise invalid_value(f"SIF_Message/@Version {version!r} is not a SIF version (e.g. 2.0r1, 2.3)",
+        raise invalid_value(f"SIF_Message/@Version {quote(version)} is not a SIF version (e.g. 2.0r1, 2.3)",
                             line=root.sourceline, element="SIF_Message/@Version")
     versions.check_supported(version)
     body = [c for c in root if isinstance(c.tag, str)]
+    if not body:
+        raise missing("SIF_Message is empty: it must hold one message (SIF_Register, SIF_Request, ...)",
+                      line=root.sourceline, element="SIF_Message")
     if len(body) != 1:
         raise invalid("SIF_Message must contain exactly one message element", line=root.sourceline,
                       element="SIF_Message")
     b = body[0]
     bq = etree.QName(b)
-    if bq.namespace != NS or bq.localname not in _READERS:
-        raise unsupported_message(f"Message type {bq.localname} is not supported by this implementation",
-                                  line=b.sourceline, element=f"SIF_Message/{bq.localname}")
+    if bq.namespace != NS:
+        raise invalid(f"Message element {quote(bq.localname)} must be in the SIF namespace {NS}",
+                      line=b.sourceline, element=f"SIF_Message/{bq.localname[:64]}")
+    if bq.localname not in _READERS:
+        raise unsupported_message(f"Message type {quote(bq.localname)} is not supported by this implementation",
+                                  line=b.sourceline, element=f"SIF_Message/{bq.localname[:64]}")
     return version, b
 
 

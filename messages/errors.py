@@ -21,6 +21,17 @@ from .codes import (
 MAX_DESC = 1024  # SIF_Desc is limited to 1024 characters by the schema
 
 
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def quote(value: str, limit: int = 80) -> str:
+    """repr() of untrusted text for an error message, shortened."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Error:
     """SIF_Error: Category, Code, Desc (≤1024 chars) and an optional ExtendedDesc."""
@@ -33,8 +44,7 @@ class Error:
     TAG = "SIF_Error"
 
     def __post_init__(self) -> None:
-        if len(self.desc) > MAX_DESC:
-            object.__setattr__(self, "desc", self.desc[: MAX_DESC - 1] + "…")
+        object.__setattr__(self, "desc", _clip(self.desc, MAX_DESC))
 
     def to_exception(self) -> "SIFError":
         return SIFError(self.category, self.code, self.desc, self.extended_desc)
@@ -58,10 +68,11 @@ class SIFError(Exception):
     ) -> None:
         self.category = int(category)
         self.code = int(code)
-        self.desc = desc or describe(category, code).split(": ", 1)[-1]
-        self.extended_desc = extended_desc
+        # Text may quote hostile input: keep it bounded (SIF_Desc itself is ≤ 1024).
+        self.desc = _clip(desc or describe(category, code).split(": ", 1)[-1], MAX_DESC)
+        self.extended_desc = _clip(extended_desc, 2 * MAX_DESC)
         self.line = line
-        self.element = element
+        self.element = _clip(element, 256)
         super().__init__(str(self))
 
     @property
@@ -75,9 +86,12 @@ class SIFError(Exception):
 
     def __str__(self) -> str:
         text = f"{self.category}/{self.code} {self.desc}"
-        if self.where:
-            text += f" ({self.where})"
-        return text
+        parts = []
+        if self.line is not None and f"line {self.line}" not in self.desc:
+            parts.append(f"line {self.line}")
+        if self.element:
+            parts.append(f"element {self.element}")
+        return text + (f" ({', '.join(parts)})" if parts else "")
 
     def to_error(self) -> Error:
         ext = self.extended_desc

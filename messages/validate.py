@@ -128,6 +128,11 @@ class Finding:
 
 
 def _f(category: int, code: int, message: str, line: int | None, element: str | None) -> Finding:
+    # Messages may quote hostile input; keep them bounded like SIF_Desc (1024 characters).
+    if len(message) > 1024:
+        message = message[:1023] + "…"
+    if element and len(element) > 256:
+        element = element[:255] + "…"
     return Finding(int(category), int(code), message, line if line and line > 0 else None, element)
 
 
@@ -341,11 +346,21 @@ def validate(root, *, version: str | None = None, lenient: bool = False) -> list
     if early is not None:
         return [early]
 
+    over = _over_budget(root)
+    if over is not None:
+        return [over]
     compiled = schema(lenient)
+    objects = _payload_objects(root)
+    if len(objects) > _ONE_BY_ONE:
+        # Many objects: validate them one at a time and stop at the first bad one, so a
+        # hostile packet of thousands of invalid objects costs one object's error log.
+        for obj in objects:
+            if obj.tag in _OBJECT_TAGS and not compiled.validate(obj):
+                return _explain(compiled.error_log, obj, lenient)[:_MAX_FINDINGS]
     if compiled.validate(root):
         findings: list[Finding] = []
     else:
-        findings = _explain(compiled.error_log, root, lenient)
+        findings = _explain(compiled.error_log, root, lenient)[:_MAX_FINDINGS]
 
     if version is not None and versions.is_version(version):
         findings.extend(_version_rules(root, version))
@@ -372,6 +387,51 @@ def validate_bytes(data: bytes, **kw) -> list[Finding]:
     except SIFError as exc:
         return [_f(exc.category, exc.code, exc.desc, exc.line, exc.element)]
     return validate(root, **kw)
+
+
+# --------------------------------------------------------------------------
+# Resource budget: bounded work for hostile input
+# --------------------------------------------------------------------------
+
+_ONE_BY_ONE = 16  # more payload objects than this are validated one at a time
+_MAX_FINDINGS = 50
+MAX_ATTRIBUTES = 64  # per element; SIF elements carry at most a handful
+MAX_OBJECT_ELEMENTS = 5_000  # elements in one payload object
+MAX_ENVELOPE_ELEMENTS = 5_000  # elements outside payload objects
+_PAYLOAD_PARENTS = frozenset(_S + n for n in ("SIF_ObjectData", "SIF_EventObject", "SIF_Example"))
+_OBJECT_TAGS = frozenset(_S + n for n in ("StudentLocator", "StudentPersonal", "StudentSchoolEnrollment",
+                                          "SchoolInfo"))
+
+
+def _payload_objects(root) -> list:
+    return [child for parent in root.iter(*_PAYLOAD_PARENTS) for child in parent if isinstance(child.tag, str)]
+
+
+def _over_budget(root) -> Finding | None:
+    """Refuse shapes no SIF message has before the schema validator sees them.
+
+    libxml2 reports every schema error with a path whose cost grows with the number of
+    siblings, so thousands of errors cost seconds; these limits keep the number of
+    possible errors per validation small.
+    """
+    objects = _payload_objects(root)
+    inside = 0
+    for obj in objects:
+        size = sum(1 for _ in obj.iter())
+        inside += size
+        if size > MAX_OBJECT_ELEMENTS:
+            return _f(_XML, _STRUCTURE, f"{etree.QName(obj).localname[:64]} has {size} elements; one SIF "
+                      f"object may have at most {MAX_OBJECT_ELEMENTS}", obj.sourceline, None)
+    total = 0
+    for el in root.iter():
+        total += 1
+        if len(el.attrib) > MAX_ATTRIBUTES:
+            return _f(_XML, _STRUCTURE, f"An element carries {len(el.attrib)} attributes; SIF elements carry at "
+                      f"most a few (limit {MAX_ATTRIBUTES})", el.sourceline, None)
+    if total - inside > MAX_ENVELOPE_ELEMENTS:
+        return _f(_XML, _STRUCTURE, f"The message has {total - inside} elements outside its objects; a SIF "
+                  f"envelope has a few dozen (limit {MAX_ENVELOPE_ELEMENTS})", root.sourceline, "SIF_Message")
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -612,7 +672,6 @@ _VALUE_ERRORS = {
     "SCHEMAV_CVC_DATATYPE_VALID_1_2_2",
     "SCHEMAV_CVC_DATATYPE_VALID_1_2_3",
     "SCHEMAV_CVC_ATTRIBUTE_3",
-    "SCHEMAV_CVC_TYPE_3_1_2",
     "SCHEMAV_CVC_ELT_5_2_2",
     "SCHEMAV_CVC_AU",
 }
@@ -821,6 +880,14 @@ def _one(entry, message, node, where, line, attr, root, lenient) -> Finding | No
             line,
             where,
         )
+    if kind == "SCHEMAV_CVC_TYPE_3_1_2":
+        return _f(
+            _XML,
+            _STRUCTURE,
+            f"{_short(where)} holds only text — remove the element(s) inside it{_at_line(line)}",
+            line,
+            where,
+        )
     if kind == "SCHEMAV_CVC_COMPLEX_TYPE_2_3":
         return _f(
             _XML,
@@ -923,8 +990,9 @@ def _content_error(message, node, where, line, root, lenient) -> Finding:
             line,
             where,
         )
-    present = {etree.QName(s).localname for s in parent_node if isinstance(s.tag, str)}
-    later = [e for e in expected if e in present]
+    # an expected element that still follows this one means this one came too early
+    following = {etree.QName(s).localname for s in node.itersiblings() if isinstance(s.tag, str)}
+    later = [e for e in expected if e in following]
     if later or not expected:
         wanted = f"; {_join(later)} must come before it" if later else ""
         return _f(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import unsupported_version
+from .errors import quote, unsupported_version
 
 #: Every version this implementation reads and writes, oldest first. "2.0" is the
 #: unofficial pre-release label some SIFWorks-era agents still send.
@@ -47,7 +47,7 @@ def check_supported(version: str) -> str:
     """Return the version, or raise 12/3 naming the versions we accept."""
     if version not in SUPPORTED:
         raise unsupported_version(
-            f"SIF version {version!r} is not supported; use one of {', '.join(SUPPORTED[1:])}",
+            f"SIF version {quote(version)} is not supported; use one of {', '.join(SUPPORTED[1:])}",
             element="SIF_Message/@Version",
         )
     return version

@@ -8,6 +8,7 @@ depth and text-node limits stay on. Every refusal is a :class:`SIFError` 1/2
 
 from __future__ import annotations
 
+import re
 import threading
 
 from lxml import etree
@@ -37,17 +38,42 @@ def _parser() -> etree.XMLParser:
             remove_comments=True,
             remove_pis=True,
             strip_cdata=True,
-            collect_ids=False,
+            # collect_ids stays at its default: with collect_ids=False libxml2 2.14 loads
+            # external DTDs and parameter entities despite load_dtd=False.
         )
         _local.parser = parser
     return parser
 
 
-def _prolog_has_doctype(data: bytes) -> bool:
-    """Fast refusal for ASCII-compatible input before libxml2 sees a DTD at all."""
-    head = data[:4096]
-    i = head.find(b"<!DOCTYPE")
-    return i != -1 and b"<" not in head[:i].replace(b"<?", b"").replace(b"<!--", b"")
+_DTD_MARKERS = tuple(
+    marker.encode(codec) for marker in ("<!DOCTYPE", "<!ENTITY") for codec in ("ascii", "utf-16-le", "utf-16-be")
+)
+_BOMS = ((b"\xef\xbb\xbf", "UTF-8", "utf-8"), (b"\xff\xfe", "UTF-16", "utf-16-le"),
+         (b"\xfe\xff", "UTF-16", "utf-16-be"))
+_DECLARED = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+def _has_dtd(data: bytes) -> bool:
+    """Any DOCTYPE or ENTITY declaration, in ASCII-compatible or UTF-16 bytes, anywhere.
+
+    Checked on the raw bytes so that libxml2 never sees a DTD at all (no file, network
+    or entity work can start); a legitimate SIF message never contains these markers.
+    """
+    return any(marker in data for marker in _DTD_MARKERS)
+
+
+def _bom_contradiction(data: bytes) -> str | None:
+    """XML 1.0 §4.3.3: a byte order mark that disagrees with the declared encoding is fatal."""
+    for bom, family, codec in _BOMS:
+        if data.startswith(bom):
+            head = data[len(bom):len(bom) + 400].decode(codec, "ignore").encode("ascii", "ignore")
+            m = _DECLARED.match(head)
+            if m:
+                declared = m.group(1).decode().upper().replace("_", "-")
+                if not declared.startswith(family):
+                    return f"the byte order mark says {family} but the declaration says {declared}"
+            return None
+    return None
 
 
 def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
@@ -64,13 +90,19 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Elem
             f"Message of {size} bytes exceeds the {max_bytes}-byte limit and was not read; "
             "send smaller messages (split responses into packets)"
         )
-    if size == 0 or not bytes(data[:512]).strip():
-        raise not_well_formed("Empty message body: POST exactly one SIF_Message")
     data = bytes(data)
-    if b"<!DOCTYPE" in data and _prolog_has_doctype(data) or b"<!ENTITY" in data:
+    if not data.strip():
+        raise not_well_formed("Empty message body: POST exactly one SIF_Message")
+    if _has_dtd(data):
         raise not_well_formed(
             "DOCTYPE and entity declarations are not accepted in SIF messages; remove the DTD"
         )
+    declared = _DECLARED.match(data.lstrip())
+    if declared and declared.group(1).decode().upper() not in _ALLOWED_ENCODINGS:
+        raise not_well_formed(f"Encoding {declared.group(1).decode()[:40]!r} is not accepted; send UTF-8")
+    contradiction = _bom_contradiction(data)
+    if contradiction:
+        raise not_well_formed(f"Message encoding is inconsistent: {contradiction}; send UTF-8")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:

@@ -4,6 +4,27 @@ Everything a zone must not forget lives here: registered agents, providers,
 subscriptions, per-agent queues, SIF_MsgIds already seen, pending requests and
 the message log. A queued message is deleted only when its receiver acknowledges
 it, inside the same transaction that records the acknowledgement.
+
+The same code serves SQLite (one process; transactions serialised by an asyncio
+lock) and PostgreSQL (several ZIS workers sharing one database):
+
+* every message from an agent runs under a row lock on that agent
+  (``agent(..., lock=True)`` is ``SELECT ... FOR UPDATE``), so one agent's
+  GetMessage/ack/Sleep/... are serialised across workers: the head of its queue
+  is delivered, and redelivered, one message at a time;
+* writes that two workers may race on are idempotent upserts
+  (``INSERT ... ON CONFLICT``): a duplicate SIF_MsgId is caught by the unique key
+  of ``zis_seen`` (the loser waits for the winner's commit and then sees the
+  conflict: status 7, and nothing of the message is queued twice), a second
+  provider of an object loses on the key of ``zis_provides`` (6/4);
+* pollers claim work with ``FOR UPDATE SKIP LOCKED``: timed-out requests, and the
+  push agents a push worker delivers to (``claim_push``: a lease per agent, so two
+  push workers never POST to the same agent at once, and a crashed worker's lease
+  simply runs out).
+
+Identifier columns are unbounded strings: their wire limits (SIF_SourceId <= 64,
+GUIDs = 32) are the schema's business, and a zone running with validation "off"
+must behave the same on both databases.
 """
 
 from __future__ import annotations
@@ -15,55 +36,61 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from sqlalchemy import (
-    Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-    UniqueConstraint, and_, delete, event, func, insert, select, update,
+    BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    UniqueConstraint, and_, case, delete, event, exists, func, insert, or_, select, text,
+    update,
 )
+from sqlalchemy.dialects import postgresql as _pg
+from sqlalchemy.dialects import sqlite as _sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 metadata = MetaData()
 
+#: 64-bit row ids on PostgreSQL (queues and logs outlive 2**31 rows); SQLite's rowid is already 64-bit
+RowId = BigInteger().with_variant(Integer, "sqlite")
+
 agents = Table(
     "zis_agents", metadata,
-    Column("zone_id", String(64), primary_key=True),
-    Column("source_id", String(64), primary_key=True),
-    Column("name", String(256), nullable=False),
+    Column("zone_id", String, primary_key=True),
+    Column("source_id", String, primary_key=True),
+    Column("name", String, nullable=False),
     Column("mode", String(8), nullable=False),
     Column("versions", Text, nullable=False),  # JSON list as registered
     Column("version", String(16), nullable=False),  # negotiated
     Column("max_buffer_size", Integer, nullable=False),
     Column("push_url", Text),
     Column("sleeping", Boolean, nullable=False, default=False),
-    Column("smb_msg_id", String(32)),  # event held by Selective Message Blocking
+    Column("smb_msg_id", String),  # event held by Selective Message Blocking
     Column("rights", Text, nullable=False),  # JSON of zone.acl.Rights
     Column("registered_at", Float, nullable=False),
 )
 
 provides = Table(
     "zis_provides", metadata,
-    Column("zone_id", String(64), primary_key=True),
-    Column("object_name", String(64), primary_key=True),
-    Column("context", String(64), primary_key=True),
-    Column("source_id", String(64), nullable=False),
+    Column("zone_id", String, primary_key=True),
+    Column("object_name", String, primary_key=True),
+    Column("context", String, primary_key=True),
+    Column("source_id", String, nullable=False),
     Column("extended_query", Boolean, nullable=False, default=False),
 )
 
 subscriptions = Table(
     "zis_subscriptions", metadata,
-    Column("zone_id", String(64), primary_key=True),
-    Column("object_name", String(64), primary_key=True),
-    Column("context", String(64), primary_key=True),
-    Column("source_id", String(64), primary_key=True),
+    Column("zone_id", String, primary_key=True),
+    Column("object_name", String, primary_key=True),
+    Column("context", String, primary_key=True),
+    Column("source_id", String, primary_key=True),
 )
 
 queue = Table(
     "zis_queue", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("zone_id", String(64), nullable=False),
-    Column("receiver", String(64), nullable=False),
-    Column("msg_id", String(32), nullable=False),
-    Column("sender", String(64), nullable=False),
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("zone_id", String, nullable=False),
+    Column("receiver", String, nullable=False),
+    Column("msg_id", String, nullable=False),
+    Column("sender", String, nullable=False),
     Column("kind", String(16), nullable=False),  # event | request | response
-    Column("object_name", String(64), nullable=False, default=""),
+    Column("object_name", String, nullable=False, default=""),
     Column("body", LargeBinary, nullable=False),
     Column("deliveries", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
@@ -73,19 +100,19 @@ queue = Table(
 
 seen = Table(
     "zis_seen", metadata,
-    Column("zone_id", String(64), primary_key=True),
-    Column("source_id", String(64), primary_key=True),
-    Column("msg_id", String(32), primary_key=True),
+    Column("zone_id", String, primary_key=True),
+    Column("source_id", String, primary_key=True),
+    Column("msg_id", String, primary_key=True),
     Column("at", Float, nullable=False),
 )
 
 requests = Table(
     "zis_requests", metadata,
-    Column("zone_id", String(64), primary_key=True),
-    Column("msg_id", String(32), primary_key=True),
-    Column("requester", String(64), nullable=False),
-    Column("responder", String(64), nullable=False),
-    Column("object_name", String(64), nullable=False),
+    Column("zone_id", String, primary_key=True),
+    Column("msg_id", String, primary_key=True),
+    Column("requester", String, nullable=False),
+    Column("responder", String, nullable=False),
+    Column("object_name", String, nullable=False),
     Column("versions", Text, nullable=False),
     Column("max_buffer_size", Integer, nullable=False),
     Column("deadline", Float, nullable=False),
@@ -94,17 +121,29 @@ requests = Table(
     Index("ix_requests_deadline", "state", "deadline"),
 )
 
+push_state = Table(
+    # One row per push-mode agent: who is delivering to it now (a lease) and its backoff.
+    "zis_push", metadata,
+    Column("zone_id", String, primary_key=True),
+    Column("source_id", String, primary_key=True),
+    Column("owner", String),  # push worker holding the lease, if any
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("failures", Integer, nullable=False, default=0),  # consecutive failed deliveries
+    Column("not_before", Float, nullable=False, default=0.0),  # backoff: no attempt before this time
+    Column("last_error", Text),
+)
+
 log = Table(
     "zis_log", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("zone_id", String(64), nullable=False),
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("zone_id", String, nullable=False),
     Column("at", Float, nullable=False),
-    Column("sender", String(64), nullable=False, default=""),
-    Column("receiver", String(64), nullable=False, default=""),
-    Column("kind", String(64), nullable=False, default=""),
-    Column("object_name", String(64), nullable=False, default=""),
-    Column("msg_id", String(40), nullable=False, default=""),
-    Column("ack", String(64), nullable=False, default=""),
+    Column("sender", String, nullable=False, default=""),
+    Column("receiver", String, nullable=False, default=""),
+    Column("kind", String, nullable=False, default=""),
+    Column("object_name", String, nullable=False, default=""),
+    Column("msg_id", String, nullable=False, default=""),
+    Column("ack", String, nullable=False, default=""),
     Column("findings", Text, nullable=False, default="[]"),
     Column("size", Integer, nullable=False, default=0),
     Index("ix_log_zone", "zone_id", "id"),
@@ -135,6 +174,28 @@ class AgentRow:
             max_buffer_size=m["max_buffer_size"], push_url=m["push_url"], sleeping=bool(m["sleeping"]),
             smb_msg_id=m["smb_msg_id"], rights=json.loads(m["rights"]), registered_at=m["registered_at"],
         )
+
+
+@dataclass(frozen=True)
+class PushClaim:
+    """A push agent a push worker holds the lease on."""
+
+    zone_id: str
+    source_id: str
+    failures: int  # consecutive failed deliveries before this claim
+
+
+_CREATE_LOCK_KEY = 0x5A15_C0DE  # pg advisory lock taken while creating tables
+
+
+def _insert(conn: AsyncConnection, table: Table):
+    """INSERT with ``on_conflict_do_nothing/do_update`` for the connection's dialect."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return _pg.insert(table)
+    if name == "sqlite":
+        return _sqlite.insert(table)
+    raise NotImplementedError(f"the zone store supports SQLite and PostgreSQL, not {name}")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -173,8 +234,17 @@ class Store:
         return cls(engine)
 
     async def create(self) -> None:
+        """Create missing tables. Safe when several workers start at once on one PostgreSQL database."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # CREATE TABLE IF NOT EXISTS still races in the catalogue: one creator at a time
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK_KEY})
             await conn.run_sync(metadata.create_all)
+            # push agents registered before zis_push existed get their row
+            await conn.execute(_insert(conn, push_state).from_select(
+                ["zone_id", "source_id"],
+                select(agents.c.zone_id, agents.c.source_id).where(agents.c.mode == "Push"),
+            ).on_conflict_do_nothing())
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -205,12 +275,17 @@ class Store:
 
     @staticmethod
     async def upsert_agent(conn: AsyncConnection, row: dict) -> None:
-        key = and_(agents.c.zone_id == row["zone_id"], agents.c.source_id == row["source_id"])
-        existing = (await conn.execute(select(agents.c.source_id).where(key))).first()
-        if existing:
-            await conn.execute(update(agents).where(key).values(**row))
-        else:
-            await conn.execute(insert(agents).values(**row))
+        """Insert or update a registration (one statement: two workers may register the same agent)."""
+        stmt = _insert(conn, agents).values(**row)
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[agents.c.zone_id, agents.c.source_id],
+            set_={k: getattr(stmt.excluded, k) for k in row if k not in ("zone_id", "source_id")}))
+        if row.get("mode") == "Push":
+            # (re-)registering, perhaps with a mended SIF_URL: deliver now, whatever the old backoff said
+            await conn.execute(_insert(conn, push_state).values(
+                zone_id=row["zone_id"], source_id=row["source_id"]).on_conflict_do_update(
+                index_elements=[push_state.c.zone_id, push_state.c.source_id],
+                set_={"failures": 0, "not_before": 0.0}))
 
     @staticmethod
     async def set_agent(conn: AsyncConnection, zone_id: str, source_id: str, **values) -> None:
@@ -220,7 +295,8 @@ class Store:
     @staticmethod
     async def remove_agent(conn: AsyncConnection, zone_id: str, source_id: str) -> None:
         for table, col in ((agents, agents.c.source_id), (provides, provides.c.source_id),
-                           (subscriptions, subscriptions.c.source_id), (queue, queue.c.receiver)):
+                           (subscriptions, subscriptions.c.source_id), (queue, queue.c.receiver),
+                           (push_state, push_state.c.source_id)):
             await conn.execute(delete(table).where(and_(table.c.zone_id == zone_id, col == source_id)))
 
     # ---------------------------------------------------------- provide/subscribe
@@ -238,9 +314,17 @@ class Store:
         return [r._mapping for r in rows]
 
     @staticmethod
-    async def add_provide(conn, zone_id, object_name, context, source_id, extended_query=False) -> None:
-        await conn.execute(insert(provides).values(zone_id=zone_id, object_name=object_name, context=context,
-                                                   source_id=source_id, extended_query=extended_query))
+    async def add_provide(conn, zone_id, object_name, context, source_id, extended_query=False) -> bool:
+        """Make ``source_id`` the provider; False if another agent already is (it may have just won a race)."""
+        result = await conn.execute(_insert(conn, provides).values(
+            zone_id=zone_id, object_name=object_name, context=context, source_id=source_id,
+            extended_query=extended_query).on_conflict_do_nothing())
+        if result.rowcount == 1:
+            return True
+        holder = (await conn.execute(select(provides.c.source_id).where(and_(
+            provides.c.zone_id == zone_id, provides.c.object_name == object_name,
+            provides.c.context == context)))).scalar()
+        return holder == source_id
 
     @staticmethod
     async def remove_provide(conn, zone_id, object_name, context, source_id) -> int:
@@ -264,12 +348,8 @@ class Store:
 
     @staticmethod
     async def subscribe(conn, zone_id, object_name, context, source_id) -> None:
-        exists = (await conn.execute(select(subscriptions.c.source_id).where(and_(
-            subscriptions.c.zone_id == zone_id, subscriptions.c.object_name == object_name,
-            subscriptions.c.context == context, subscriptions.c.source_id == source_id)))).first()
-        if not exists:
-            await conn.execute(insert(subscriptions).values(zone_id=zone_id, object_name=object_name,
-                                                            context=context, source_id=source_id))
+        await conn.execute(_insert(conn, subscriptions).values(
+            zone_id=zone_id, object_name=object_name, context=context, source_id=source_id).on_conflict_do_nothing())
 
     @staticmethod
     async def unsubscribe(conn, zone_id, object_name, context, source_id) -> int:
@@ -287,12 +367,15 @@ class Store:
     # ------------------------------------------------------------------ seen ids
     @staticmethod
     async def first_sight(conn, zone_id: str, source_id: str, msg_id: str, now: float) -> bool:
-        """Record a SIF_MsgId from a sender; False if it was seen before (status 7)."""
-        key = and_(seen.c.zone_id == zone_id, seen.c.source_id == source_id, seen.c.msg_id == msg_id)
-        if (await conn.execute(select(seen.c.at).where(key))).first():
-            return False
-        await conn.execute(insert(seen).values(zone_id=zone_id, source_id=source_id, msg_id=msg_id, at=now))
-        return True
+        """Record a SIF_MsgId from a sender; False if it was seen before (status 7).
+
+        The primary key decides, not a read: when two workers handle the same message at
+        once, PostgreSQL makes the second INSERT wait for the first transaction and then
+        skip the row, so exactly one of them goes on to queue the message.
+        """
+        result = await conn.execute(_insert(conn, seen).values(
+            zone_id=zone_id, source_id=source_id, msg_id=msg_id, at=now).on_conflict_do_nothing())
+        return result.rowcount == 1
 
     # ------------------------------------------------------------------ queues
     @staticmethod
@@ -303,11 +386,18 @@ class Store:
 
     @staticmethod
     async def head(conn, zone_id: str, receiver: str, *, skip_events: bool):
-        """Oldest message for the receiver; events are skipped while SMB holds one."""
+        """The message to deliver next: the one already delivered and not yet acknowledged,
+        else the oldest. Events are skipped while SMB holds one.
+
+        "Delivered first" keeps one message in flight even when an older one becomes
+        visible late (a concurrent worker's transaction committing after the head was
+        handed out): the agent gets the same message again until it acknowledges it.
+        """
         cond = and_(queue.c.zone_id == zone_id, queue.c.receiver == receiver)
         if skip_events:
             cond = and_(cond, queue.c.kind != "event")
-        row = (await conn.execute(select(queue).where(cond).order_by(queue.c.id).limit(1))).first()
+        in_flight_first = case((queue.c.deliveries > 0, 0), else_=1)
+        row = (await conn.execute(select(queue).where(cond).order_by(in_flight_first, queue.c.id).limit(1))).first()
         return row._mapping if row else None
 
     @staticmethod
@@ -343,8 +433,12 @@ class Store:
 
     @staticmethod
     async def request(conn, zone_id: str, msg_id: str):
-        row = (await conn.execute(select(requests).where(and_(
-            requests.c.zone_id == zone_id, requests.c.msg_id == msg_id)))).first()
+        """A pending request, row-locked on PostgreSQL: a response, a cancel and the timeout
+        sweep of another worker cannot both act on it."""
+        stmt = select(requests).where(and_(requests.c.zone_id == zone_id, requests.c.msg_id == msg_id))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).first()
         return row._mapping if row else None
 
     @staticmethod
@@ -354,9 +448,73 @@ class Store:
 
     @staticmethod
     async def expired_requests(conn, now: float, limit: int = 100) -> list:
-        rows = await conn.execute(select(requests).where(and_(requests.c.state == "pending", requests.c.deadline < now))
-                                  .order_by(requests.c.deadline).limit(limit))
+        """Pending requests past their deadline, claimed for this transaction (SKIP LOCKED on
+        PostgreSQL: two workers' timeout sweeps never answer the same request twice)."""
+        stmt = (select(requests).where(and_(requests.c.state == "pending", requests.c.deadline < now))
+                .order_by(requests.c.deadline).limit(limit))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = await conn.execute(stmt)
         return [r._mapping for r in rows]
+
+    # --------------------------------------------------------------------- push
+    @staticmethod
+    def _pushable(zone_ids):
+        """Push agents (joined with their zis_push row) that are awake and have a deliverable message."""
+        deliverable = exists().where(and_(
+            queue.c.zone_id == agents.c.zone_id, queue.c.receiver == agents.c.source_id,
+            or_(agents.c.smb_msg_id.is_(None), queue.c.kind != "event")))
+        return and_(push_state.c.zone_id.in_(list(zone_ids)),
+                    agents.c.zone_id == push_state.c.zone_id, agents.c.source_id == push_state.c.source_id,
+                    agents.c.mode == "Push", agents.c.push_url.is_not(None), agents.c.sleeping.is_not(True),
+                    deliverable)
+
+    @staticmethod
+    async def claim_push(conn, zone_ids, owner: str, now: float, lease: float, limit: int) -> list[PushClaim]:
+        """Lease up to ``limit`` push agents that are due (no lease held, backoff over) and have
+        something to deliver. On PostgreSQL the candidates are locked ``FOR UPDATE SKIP LOCKED``,
+        so concurrent push workers claim disjoint agents without waiting for each other."""
+        stmt = (select(push_state.c.zone_id, push_state.c.source_id, push_state.c.failures)
+                .select_from(push_state.join(agents, and_(agents.c.zone_id == push_state.c.zone_id,
+                                                          agents.c.source_id == push_state.c.source_id)))
+                .where(and_(Store._pushable(zone_ids), push_state.c.lease_until <= now,
+                            push_state.c.not_before <= now))
+                .order_by(push_state.c.not_before, push_state.c.zone_id, push_state.c.source_id)
+                .limit(limit))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=push_state, skip_locked=True)
+        claims = []
+        for zone_id, source_id, failures in (await conn.execute(stmt)).all():
+            won = await conn.execute(update(push_state).where(and_(
+                push_state.c.zone_id == zone_id, push_state.c.source_id == source_id,
+                push_state.c.lease_until <= now)).values(owner=owner, lease_until=now + lease))
+            if won.rowcount == 1:  # always on PostgreSQL (row locked); guards SQLite files shared by processes
+                claims.append(PushClaim(zone_id, source_id, failures))
+        return claims
+
+    @staticmethod
+    async def release_push(conn, claim: PushClaim, owner: str, *, failures: int, not_before: float,
+                           error: str | None = None) -> None:
+        """Give the lease back, recording the outcome (failures=0 after a success) and the backoff."""
+        await conn.execute(update(push_state).where(and_(
+            push_state.c.zone_id == claim.zone_id, push_state.c.source_id == claim.source_id,
+            push_state.c.owner == owner)).values(owner=None, lease_until=0.0, failures=failures,
+                                                 not_before=not_before, last_error=error))
+
+    @staticmethod
+    async def next_push_due(conn, zone_ids) -> float | None:
+        """Earliest time a push agent with a deliverable message may be tried again (None: nothing waits)."""
+        due = case((push_state.c.not_before > push_state.c.lease_until, push_state.c.not_before),
+                   else_=push_state.c.lease_until)
+        return (await conn.execute(select(func.min(due)).select_from(push_state.join(agents, and_(
+            agents.c.zone_id == push_state.c.zone_id, agents.c.source_id == push_state.c.source_id)))
+            .where(Store._pushable(zone_ids)))).scalar()
+
+    @staticmethod
+    async def push_state_of(conn, zone_id: str, source_id: str):
+        row = (await conn.execute(select(push_state).where(and_(
+            push_state.c.zone_id == zone_id, push_state.c.source_id == source_id)))).first()
+        return row._mapping if row else None
 
     # --------------------------------------------------------------------- log
     @staticmethod

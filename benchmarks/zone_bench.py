@@ -1,0 +1,294 @@
+"""Zone throughput and latency over real HTTPS, on SQLite or PostgreSQL.
+
+    .venv/bin/python benchmarks/zone_bench.py [--db sqlite|postgresql] [--seconds 20]
+                                              [--queued 100000] [--write]
+
+Starts `slf zone serve` as its own process (TLS, client certificates, strict
+validation) and drives it from this process with 10 agents: 5 requesters and 5
+responders run the full StudentLocator cycle
+
+    SIF_Request → responder SIF_GetMessage → SIF_Ack → SIF_Response
+               → requester SIF_GetMessage → SIF_Ack                 (6 HTTP exchanges)
+
+as fast as they can for --seconds. Reported: SIF messages per second, cycles per
+second, and p50/p99 latency of each HTTP exchange. Then --queued events are
+published to a subscriber that does not pull, and the server's resident memory
+(RSS) is sampled as the queue grows, plus GetMessage latency at that depth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from messages import (  # noqa: E402
+    Ack, Event, GetMessage, Header, Query, Register, Request, Response, Status, Subscribe, SystemControl,
+    Provide, build, parse,
+)
+from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal  # noqa: E402
+from zone.tls import client_context, make_dev_pki  # noqa: E402
+
+PAIRS = 5
+VERSION = "2.1"
+HEADERS = {"Content-Type": 'application/xml;charset="utf-8"'}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def postgres_url() -> str:
+    name = f"zis_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
+    return f"postgresql+asyncpg://postgres@127.0.0.1/{name}"
+
+
+class Bench:
+    def __init__(self, workdir: Path, database: str) -> None:
+        self.agents = [f"REQ{i}" for i in range(PAIRS)] + [f"RES{i}" for i in range(PAIRS)] + ["PUB", "SUB"]
+        self.pki = make_dev_pki(workdir / "pki", clients=self.agents)
+        self.port = free_port()
+        rights = 'provide=["*"]\nrespond=["*"]\nrequest=["*"]\nsubscribe=["*"]\npublish_add=["*"]'
+        agents = "\n".join(f'[[zones.agents]]\nsource_id="{a}"\n{rights}' for a in self.agents)
+        self.config = workdir / "zone.toml"
+        self.config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {self.port}
+tls_cert = "{self.pki.server_cert}"
+tls_key = "{self.pki.server_key}"
+client_ca = "{self.pki.ca_cert}"
+database = "{database}"
+log_retention_rows = 10000
+
+[[zones]]
+id = "bench"
+validation = "strict"
+authentication = "certificate"
+{agents}
+""")
+        self.url = f"https://127.0.0.1:{self.port}/zones/bench"
+        self.latencies: list[float] = []
+        self.proc: subprocess.Popen | None = None
+        self.workdir = workdir
+
+    def start(self) -> None:
+        slf = str(Path(sys.executable).with_name("slf"))
+        self.proc = subprocess.Popen([slf, "zone", "serve", "--config", str(self.config)],
+                                     stdout=open(self.workdir / "zone.log", "wb"), stderr=subprocess.STDOUT)
+        ctx = client_context(self.pki.ca_cert)
+        for _ in range(200):
+            try:
+                httpx.get(f"https://127.0.0.1:{self.port}/", verify=ctx, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("zone did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+    def client(self, name: str) -> httpx.AsyncClient:
+        files = self.pki.client(name)
+        return httpx.AsyncClient(verify=client_context(self.pki.ca_cert, cert=files.cert, key=files.key),
+                                 timeout=60, limits=httpx.Limits(max_connections=4))
+
+    async def post(self, client: httpx.AsyncClient, message) -> Ack:
+        body = build(message)
+        t = time.perf_counter()
+        r = await client.post(self.url, content=body, headers=HEADERS)
+        self.latencies.append(time.perf_counter() - t)
+        ack = parse(r.content, validate=False)
+        return ack
+
+    @staticmethod
+    def h(source: str, dest: str | None = None) -> Header:
+        return Header.new(source, dest)
+
+    async def register(self, client, name: str) -> None:
+        ack = await self.post(client, Register(header=self.h(name), version=VERSION, name=name, versions=(VERSION,),
+                                               max_buffer_size=1_048_576, mode="Pull"))
+        assert ack.status and ack.status.code == 0, ack
+
+    async def get(self, client, name: str):
+        while True:
+            ack = await self.post(client, SystemControl(header=self.h(name), version=VERSION, command=GetMessage()))
+            if ack.status and ack.status.code == 0:
+                return ack.message
+            await asyncio.sleep(0.001)
+
+    async def ack(self, client, name: str, m) -> None:
+        await self.post(client, Ack(header=self.h(name), version=VERSION, original_source_id=m.source_id,
+                                    original_msg_id=m.msg_id, status=Status(code=1)))
+
+    async def pair(self, i: int, deadline: float, counter: list[int]) -> None:
+        req_name, res_name = f"REQ{i}", f"RES{i}"
+        async with self.client(req_name) as rc, self.client(res_name) as sc:
+            while time.perf_counter() < deadline:
+                example = StudentLocator(id_status=IdStatus.REQUEST, transaction_id=uuid.uuid4().hex.upper(),
+                                         local_id=str(counter[0]), names=(Name(last_name="Okafor", first_name="Amara"),))
+                req = Request(header=self.h(req_name, res_name), version=VERSION, versions=(VERSION,),
+                              max_buffer_size=1_048_576, query=Query(object_name="StudentLocator", example=example))
+                await self.post(rc, req)
+                got = await self.get(sc, res_name)
+                await self.ack(sc, res_name, got)
+                answer = StudentLocator(id_status=IdStatus.VALID, transaction_id=example.transaction_id,
+                                        state_province_id="AB1234567", confidence="100")
+                await self.post(sc, Response(header=self.h(res_name, req_name), version=VERSION,
+                                             request_msg_id=got.msg_id, objects=(answer,)))
+                back = await self.get(rc, req_name)
+                await self.ack(rc, req_name, back)
+                counter[0] += 1
+
+    async def throughput(self, seconds: float) -> dict:
+        for name in self.agents:
+            async with self.client(name) as c:
+                await self.register(c, name)
+        self.latencies.clear()
+        counter = [0]
+        start = time.perf_counter()
+        await asyncio.gather(*(self.pair(i, start + seconds, counter) for i in range(PAIRS)))
+        elapsed = time.perf_counter() - start
+        lat = sorted(self.latencies)
+        return {
+            "cycles": counter[0], "messages": len(lat), "seconds": elapsed,
+            "msgs_per_s": len(lat) / elapsed, "cycles_per_s": counter[0] / elapsed,
+            "p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+        }
+
+    async def queued_memory(self, n: int) -> dict:
+        async with self.client("SUB") as sc:
+            await self.post(sc, Subscribe(header=self.h("SUB"), version=VERSION, objects=("StudentPersonal",)))
+        samples = [(0, rss_kb(self.proc.pid))]
+        sent = 0
+        step = max(n // 10, 1)
+
+        async def publisher(k: int, count: int) -> None:
+            nonlocal sent
+            async with self.client("PUB") as pc:
+                for j in range(count):
+                    sp = StudentPersonal(ref_id=uuid.uuid4().hex.upper(), local_id=f"{k}-{j}",
+                                         name=Name(last_name="Okafor", first_name="Amara"))
+                    ack = await self.post(pc, Event(header=self.h("PUB"), version=VERSION, object_name="StudentPersonal",
+                                                    action="Add", objects=(sp,)))
+                    assert ack.status and ack.status.code == 0, ack
+                    sent += 1
+                    if sent % step == 0:
+                        samples.append((sent, rss_kb(self.proc.pid)))
+
+        workers = 8
+        await asyncio.gather(*(publisher(k, n // workers) for k in range(workers)))
+        self.latencies.clear()
+        async with self.client("SUB") as sc:
+            for _ in range(200):
+                m = await self.get(sc, "SUB")
+                await self.ack(sc, "SUB", m)
+        lat = sorted(self.latencies)
+        return {"samples": samples, "getmessage_p50_ms": 1000 * lat[len(lat) // 2],
+                "getmessage_p99_ms": 1000 * lat[int(len(lat) * 0.99)]}
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write(results: dict, args) -> None:
+    path = Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    tag = f"zone-{args.db}"
+    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+    t, m = results["throughput"], results.get("memory")
+    lines = [start, "", f"## Zone over HTTPS, {args.db} (issue #3)", "",
+             f"Machine: {machine()}. Command: `.venv/bin/python benchmarks/zone_bench.py --db {args.db} "
+             f"--seconds {args.seconds:g} --queued {args.queued} --write` ({time.strftime('%Y-%m-%d')}). "
+             "Zone server in its own process (TLS with client certificates, strict validation, "
+             "durable storage); load generator in this process on the same 2-core machine.", "",
+             "| measure | value | target |", "| --- | ---: | ---: |",
+             f"| SIF messages per second (10 agents, full request/response cycle) | {t['msgs_per_s']:,.0f} | ≥ 1,000 |",
+             f"| cycles per second (6 messages each) | {t['cycles_per_s']:,.1f} | |",
+             f"| p50 per HTTP exchange | {t['p50_ms']:.1f} ms | |",
+             f"| p99 per HTTP exchange | {t['p99_ms']:.1f} ms | < 50 ms |",
+             f"| ratio to the 1,000 msg/s target | {t['msgs_per_s'] / 1000:.2f}× | |"]
+    if m:
+        first, last = m["samples"][0][1], m["samples"][-1][1]
+        lines += [f"| server RSS with 0 → {m['samples'][-1][0]:,} queued messages | {first / 1024:.0f} → "
+                  f"{last / 1024:.0f} MiB | flat |",
+                  f"| GetMessage p50 / p99 with that queue | {m['getmessage_p50_ms']:.1f} / "
+                  f"{m['getmessage_p99_ms']:.1f} ms | |",
+                  "", "RSS samples (queued → MiB): " + ", ".join(f"{q:,} → {kb / 1024:.0f}" for q, kb in m["samples"])]
+    lines += ["", end]
+    block = "\n".join(lines)
+    if start in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+async def amain(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        database = postgres_url() if args.db == "postgresql" else f"sqlite+aiosqlite:///{tmp}/zone.db"
+        bench = Bench(Path(tmp), database)
+        bench.start()
+        try:
+            results = {"throughput": await bench.throughput(args.seconds)}
+            t = results["throughput"]
+            print(f"{args.db}: {t['msgs_per_s']:,.0f} msgs/s, {t['cycles_per_s']:,.1f} cycles/s, "
+                  f"p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms")
+            if args.queued:
+                results["memory"] = await bench.queued_memory(args.queued)
+                m = results["memory"]
+                print("RSS (queued → KiB):", m["samples"])
+                print(f"GetMessage at depth: p50 {m['getmessage_p50_ms']:.1f} ms, p99 {m['getmessage_p99_ms']:.1f} ms")
+        finally:
+            bench.stop()
+        return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--queued", type=int, default=0, help="also measure memory with this many queued messages")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    results = asyncio.run(amain(args))
+    if args.write:
+        write(results, args)
+
+
+if __name__ == "__main__":
+    main()
