@@ -327,12 +327,12 @@ class Zis:
     async def _add_provides(self, zone, conn, agent: AgentRow, refs) -> None:
         for ref in refs:
             for ctx in _ref_contexts(ref):
-                if await self.store.provider(conn, zone.id, ref.object_name, ctx) is None:
-                    # False: another agent's concurrent SIF_Provide (another worker) got there first
-                    if not await self.store.add_provide(conn, zone.id, ref.object_name, ctx, agent.source_id,
-                                                        bool(ref.extended_query_support)):
-                        raise _err(ErrorCategory.PROVISION, ProvisionCode.ALREADY_PROVIDED,
-                                   f"{ref.object_name} already has a provider in context {ctx}")
+                # False: another agent provides it (its SIF_Provide, on another worker, got in
+                # after _check_provides looked); the insert decides, not an earlier read
+                if not await self.store.add_provide(conn, zone.id, ref.object_name, ctx, agent.source_id,
+                                                    bool(ref.extended_query_support)):
+                    raise _err(ErrorCategory.PROVISION, ProvisionCode.ALREADY_PROVIDED,
+                               f"{ref.object_name} already has a provider in context {ctx}")
 
     async def _provide(self, zone, conn, m: Provide, agent, body, now) -> Outcome:
         await self._check_provides(zone, conn, agent, m.objects)

@@ -315,7 +315,8 @@ class Store:
 
     @staticmethod
     async def add_provide(conn, zone_id, object_name, context, source_id, extended_query=False) -> bool:
-        """Make ``source_id`` the provider; False if another agent already is (it may have just won a race)."""
+        """Make ``source_id`` the provider (nothing to do if it already is); False if another agent is
+        (perhaps one whose concurrent SIF_Provide committed a moment ago)."""
         result = await conn.execute(_insert(conn, provides).values(
             zone_id=zone_id, object_name=object_name, context=context, source_id=source_id,
             extended_query=extended_query).on_conflict_do_nothing())
