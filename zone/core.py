@@ -480,7 +480,8 @@ class Zis:
     # ================================================================ acks
     async def acknowledge(self, zone, conn, m: Ack, agent: AgentRow) -> None:
         """Apply an agent's SIF_Ack for a delivered message (pull: a POST; push: the HTTP answer)."""
-        row = await self.store.queued(conn, zone.id, agent.source_id, m.original_msg_id or "")
+        row = await self.store.queued(conn, zone.id, agent.source_id, m.original_msg_id or "",
+                                         m.original_source_id)
         if row is None or row["deliveries"] == 0:
             raise _err(ErrorCategory.GENERIC, GenericCode.NO_SUCH_MESSAGE,
                        f"No delivered message {m.original_msg_id} is waiting for your acknowledgement")
@@ -514,13 +515,15 @@ class Zis:
     async def _handle_ack(self, zone, conn, m: Ack, agent, body, now) -> Outcome:
         if m.status is not None and m.status.code == StatusCode.FINAL:
             # A Final ack is not an answer to a delivery: it may name the held event directly.
-            row = await self.store.queued(conn, zone.id, agent.source_id, m.original_msg_id or "")
+            row = await self.store.queued(conn, zone.id, agent.source_id, m.original_msg_id or "",
+                                         m.original_source_id)
             if agent.smb_msg_id is None or row is None:
                 raise _err(ErrorCategory.SMB, SmbCode.INCORRECT_FINAL_ACK_MSG_ID,
                            f"Final SIF_Ack names {m.original_msg_id}, but no event is held by Selective "
                            "Message Blocking")
         await self.acknowledge(zone, conn, m, agent)
-        return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
+        # Ending SMB (or freeing the queue head) may make the next message deliverable: wake push.
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [agent.source_id])
 
     # ================================================================ system control
     async def _system_control(self, zone, conn, m: SystemControl, agent, body, now) -> Outcome:
@@ -566,7 +569,7 @@ class Zis:
             req = await self.store.request(conn, zone.id, msg_id)
             if req is None or req["requester"] != agent.source_id or req["state"] != "pending":
                 continue
-            await self.store.drop_queued_request(conn, zone.id, msg_id, req["responder"])
+            await self.store.drop_queued_request(conn, zone.id, msg_id, req["responder"], req["requester"])
             await self.store.set_request(conn, zone.id, msg_id,
                                          state="cancelled" if cmd.notification_type == "Standard" else "done")
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS))
@@ -616,7 +619,8 @@ class Zis:
                                 desc="SIF_Request deleted from cache due to timeout",
                                 extended_desc=f"{req['responder']} did not answer within "
                                 f"{zone.request_timeout:.0f} seconds"))
-                await self.store.drop_queued_request(conn, zone.id, req["msg_id"], req["responder"])
+                await self.store.drop_queued_request(conn, zone.id, req["msg_id"], req["responder"],
+                                                     req["requester"])
                 await self.store.enqueue(conn, zone_id=zone.id, receiver=req["requester"],
                                          msg_id=response.msg_id, sender=zone.source_id, kind="response",
                                          object_name=req["object_name"], body=build(response), now=now)

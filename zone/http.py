@@ -51,17 +51,35 @@ def _identity(request: web.Request, zis: Zis, zone) -> Identity:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
-    """The request body, decompressed if gzip/deflate, or None when it exceeds the limit."""
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        return None
-    encoding = request.headers.get("Content-Encoding", "identity").lower()
-    if encoding in ("gzip", "deflate"):
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-        out = d.decompress(data, limit + 1)  # never inflate past the limit (zip bombs)
+    """The whole request body, inflated if gzip/deflate; None when it exceeds the limit.
+
+    The server runs with aiohttp's auto_decompress off, so compressed bodies arrive as
+    sent and are inflated here, never past the limit (a gzip bomb costs nothing).
+    Raises ValueError for a compressed body that does not inflate.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    data = b"".join(chunks)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS)
+            out = d.decompress(data, limit + 1)
+        except zlib.error as exc:
+            raise ValueError(f"the {encoding} body does not inflate: {exc}") from None
         if len(out) > limit or d.unconsumed_tail:
             return None
         return out
+    if encoding not in ("identity", ""):
+        raise ValueError(f"Content-Encoding {encoding[:40]!r} is not supported; use gzip, deflate or none")
     return data
 
 
@@ -76,7 +94,10 @@ async def post_message(request: web.Request) -> web.Response:
                                f"Content-Type must be application/xml (got {ctype or 'none'}); "
                                "POST one SIF_Message as application/xml;charset=\"utf-8\""), 415)
     limit = zis.settings.max_message_bytes
-    body = await _read_body(request, limit)
+    try:
+        body = await _read_body(request, limit)
+    except ValueError as exc:
+        return _xml(_ack_error(zone.source_id, 1, 2, f"Message body could not be read: {exc}"), 400)
     if body is None:
         return _xml(_ack_error(zone.source_id, 1, 2,
                                f"Message exceeds the zone's {limit}-byte limit and was not read; "

@@ -47,7 +47,7 @@ async def serve(settings: ServerSettings, *, stop: asyncio.Event | None = None,
     push: PushDelivery | None = None
     zis = Zis(settings, store, on_enqueue=lambda z, r: push.wake(z, r) if push else None)
     push = PushDelivery(zis, ssl_context=push_ssl)
-    runner = web.AppRunner(make_app(zis), access_log=None)
+    runner = web.AppRunner(make_app(zis), access_log=None, auto_decompress=False)
     await runner.setup()
     ssl_ctx = None
     if settings.tls:

@@ -94,7 +94,8 @@ queue = Table(
     Column("body", LargeBinary, nullable=False),
     Column("deliveries", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
-    UniqueConstraint("zone_id", "receiver", "msg_id", name="uq_queue_receiver_msg"),
+    # SIF_MsgIds are unique per sender, so two senders may reuse one id for the same receiver
+    UniqueConstraint("zone_id", "receiver", "sender", "msg_id", name="uq_queue_receiver_msg"),
     Index("ix_queue_head", "zone_id", "receiver", "id"),
 )
 
@@ -402,9 +403,12 @@ class Store:
         return row._mapping if row else None
 
     @staticmethod
-    async def queued(conn, zone_id: str, receiver: str, msg_id: str):
-        row = (await conn.execute(select(queue).where(and_(
-            queue.c.zone_id == zone_id, queue.c.receiver == receiver, queue.c.msg_id == msg_id)))).first()
+    async def queued(conn, zone_id: str, receiver: str, msg_id: str, sender: str | None = None):
+        """The receiver's queued message with this SIF_MsgId (from ``sender`` when known)."""
+        cond = and_(queue.c.zone_id == zone_id, queue.c.receiver == receiver, queue.c.msg_id == msg_id)
+        if sender is not None:
+            cond = and_(cond, queue.c.sender == sender)
+        row = (await conn.execute(select(queue).where(cond).order_by(queue.c.id).limit(1))).first()
         return row._mapping if row else None
 
     @staticmethod
@@ -421,10 +425,10 @@ class Store:
             queue.c.zone_id == zone_id, queue.c.receiver == receiver)))).scalar_one()
 
     @staticmethod
-    async def drop_queued_request(conn, zone_id: str, msg_id: str, receiver: str) -> int:
+    async def drop_queued_request(conn, zone_id: str, msg_id: str, receiver: str, sender: str) -> int:
         result = await conn.execute(delete(queue).where(and_(
             queue.c.zone_id == zone_id, queue.c.receiver == receiver, queue.c.msg_id == msg_id,
-            queue.c.deliveries == 0)))
+            queue.c.sender == sender, queue.c.deliveries == 0)))
         return result.rowcount
 
     # ---------------------------------------------------------------- requests
@@ -434,7 +438,7 @@ class Store:
 
     @staticmethod
     async def request(conn, zone_id: str, msg_id: str):
-        """A pending request, row-locked on PostgreSQL: a response, a cancel and the timeout
+        """A request, row-locked on PostgreSQL: a response, a cancel and the timeout
         sweep of another worker cannot both act on it."""
         stmt = select(requests).where(and_(requests.c.zone_id == zone_id, requests.c.msg_id == msg_id))
         if conn.dialect.name == "postgresql":

@@ -120,7 +120,9 @@ def zone_backend(request, monkeypatch):
     async def start(cls, tmp_path, database=None, **zone_kw):
         if database is None:
             database = await dbs.create()
-        return await original(cls, tmp_path, database, **zone_kw)
+        harness = await original(cls, tmp_path, database, **zone_kw)
+        assert harness.store.engine.dialect.name == "postgresql"
+        return harness
 
     monkeypatch.setattr(Harness, "start", classmethod(start))
     try:

@@ -466,3 +466,19 @@ async def test_strict_zone_rejects_missing_state_province_id_lenient_accepts(tmp
 async def test_garbage_gets_1_2_with_nil_originals(h):
     ack = await h.raw(b"<SIF_Message")
     assert code(ack) == (1, 2) and ack.original_msg_id is None and ack.original_source_id is None
+
+
+async def test_two_senders_may_reuse_one_msg_id_for_the_same_receiver(h):
+    from dataclasses import replace
+
+    a, b, loc = h.agent("A"), h.agent("B"), h.agent("LOC")
+    for x in (a, b, loc):
+        await x.register()
+    await loc.subscribe("StudentPersonal")
+    first = a.event_message(student(local="from-a"))
+    second = b.event_message(student(local="from-b"))
+    second = replace(second, header=replace(second.header, msg_id=first.msg_id))
+    assert code(await a.send(first)) == 0
+    assert code(await b.send(second)) == 0
+    got = [await loc.take(), await loc.take()]
+    assert [(g.source_id, g.objects[0].typed().local_id) for g in got] == [("A", "from-a"), ("B", "from-b")]

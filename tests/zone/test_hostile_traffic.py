@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from messages import (
-    Ack, CancelRequests, Event, GetMessage, Header, Ping, Register, Request, Response, Status, Subscribe,
+    Ack, CancelRequests, Event, GetMessage, Header, Ping, Register, Request, Status, Subscribe,
     SystemControl, Unregister, build, parse,
 )
 from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal
