@@ -29,6 +29,7 @@ must behave the same on both databases.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from sqlalchemy import (
+    bindparam,
     BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
     UniqueConstraint, and_, case, delete, event, exists, func, insert, or_, select, text,
     update,
@@ -151,6 +153,36 @@ log = Table(
 )
 
 
+# ---------------------------------------------------------------------------
+# Statements on the hot path, built once: constructing a SQLAlchemy statement and
+# its cache key on every call cost more than running it on SQLite.
+_b = bindparam
+_AGENT = select(agents).where(agents.c.zone_id == _b("b_zone"), agents.c.source_id == _b("b_source"))
+_AGENT_LOCKED = _AGENT.with_for_update()
+_QUEUE_OF = and_(queue.c.zone_id == _b("b_zone"), queue.c.receiver == _b("b_receiver"))
+_IN_FLIGHT_FIRST = case((queue.c.deliveries > 0, 0), else_=1)
+_HEAD = select(queue).where(_QUEUE_OF).order_by(_IN_FLIGHT_FIRST, queue.c.id).limit(1)
+_HEAD_NO_EVENTS = (select(queue).where(_QUEUE_OF, queue.c.kind != "event")
+                   .order_by(_IN_FLIGHT_FIRST, queue.c.id).limit(1))
+_QUEUED = select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg")).order_by(queue.c.id).limit(1)
+_QUEUED_FROM = (select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg"), queue.c.sender == _b("b_sender"))
+                .order_by(queue.c.id).limit(1))
+_MARK_DELIVERED = update(queue).where(queue.c.id == _b("b_id")).values(deliveries=queue.c.deliveries + 1)
+_DEQUEUE = delete(queue).where(queue.c.id == _b("b_id"))
+_ENQUEUE = insert(queue)
+_REQUEST = select(requests).where(requests.c.zone_id == _b("b_zone"), requests.c.msg_id == _b("b_msg"))
+_REQUEST_LOCKED = _REQUEST.with_for_update()
+_ADD_REQUEST = insert(requests)
+_PROVIDER = select(provides).where(provides.c.zone_id == _b("b_zone"), provides.c.object_name == _b("b_object"),
+                                   provides.c.context == _b("b_context"))
+_SUBSCRIBERS = (select(subscriptions.c.source_id)
+                .where(subscriptions.c.zone_id == _b("b_zone"), subscriptions.c.object_name == _b("b_object"),
+                       subscriptions.c.context == _b("b_context"))
+                .order_by(subscriptions.c.source_id))
+_LOG = insert(log)
+_FIRST_SIGHT: dict[str, object] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING
+
+
 @dataclass(frozen=True)
 class AgentRow:
     zone_id: str
@@ -208,20 +240,110 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+class _LoopConnection:
+    """An AsyncConnection look-alike over a synchronous SQLite connection.
+
+    On a local SQLite file a statement takes microseconds; handing each one to a
+    worker thread (aiosqlite) costs more than running it. Statements therefore run
+    on the event loop; only the COMMIT, which waits for fsync, goes to a thread.
+    """
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect
+
+    async def execute(self, statement, parameters=None):
+        return self._conn.execute(statement, parameters) if parameters is not None else self._conn.execute(statement)
+
+    async def run_sync(self, fn, *args, **kw):
+        return fn(self._conn, *args, **kw)
+
+
+class _GroupCommit:
+    """SQLite writes with group commit: many handled messages, one fsync.
+
+    Each ``tx()`` runs under one lock inside a SAVEPOINT of a shared transaction and
+    is rolled back alone if it fails. The shared transaction is committed (durably:
+    synchronous=FULL) as soon as the handlers that were ready have run; every ``tx()``
+    returns only after the COMMIT that made its changes durable, so no SIF_Ack ever
+    promises what a crash could lose.
+    """
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url.replace("+aiosqlite", "+pysqlite", 1),
+                                    connect_args={"check_same_thread": False})
+
+        @event.listens_for(self.engine, "connect")
+        def _connect(dbapi_connection, record) -> None:
+            _sqlite_pragmas(dbapi_connection, record)
+            dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN/SAVEPOINT through as written
+
+        @event.listens_for(self.engine, "begin")
+        def _begin(conn) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self.conn = None
+        self.outer = None
+        self.lock = asyncio.Lock()
+        self.pending: asyncio.Future | None = None
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[_LoopConnection]:
+        async with self.lock:
+            if self.conn is None:
+                self.conn = self.engine.connect()
+            if self.outer is None:
+                self.outer = self.conn.begin()
+            savepoint = self.conn.begin_nested()
+            try:
+                yield _LoopConnection(self.conn)
+            except BaseException:
+                savepoint.rollback()
+                raise
+            savepoint.commit()
+            if self.pending is None:
+                self.pending = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().create_task(self._commit())
+            done = self.pending
+        await done
+
+    async def _commit(self) -> None:
+        await asyncio.sleep(0)  # handlers already waiting for the lock join this commit
+        async with self.lock:
+            done, self.pending = self.pending, None
+            outer, self.outer = self.outer, None
+            try:
+                await asyncio.to_thread(outer.commit)
+            except BaseException as exc:  # disk full, I/O error: nobody in this batch is acknowledged
+                try:
+                    outer.rollback()
+                except Exception:  # noqa: BLE001 - the connection may be unusable; start afresh
+                    self.conn.invalidate()
+                    self.conn = None
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.engine.dispose()
+
+
 class Store:
     """The zone database. One transaction per handled message (``async with store.tx()``)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self._writer: _GroupCommit | None = None
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            # SQLite has one writer: serialise our own transactions instead of hitting SQLITE_BUSY.
-            import asyncio
-
-            self._write_lock: asyncio.Lock | None = asyncio.Lock()
-        else:
-            self._write_lock = None
+            url = engine.url.render_as_string(hide_password=False)
+            if ":memory:" not in url and engine.url.database:
+                self._writer = _GroupCommit(url)
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Store":
@@ -248,14 +370,17 @@ class Store:
             ).on_conflict_do_nothing())
 
     async def close(self) -> None:
+        if self._writer is not None:
+            async with self._writer.lock:
+                self._writer.close()
         await self.engine.dispose()
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is not None:
-            async with self._write_lock:
-                async with self.engine.begin() as conn:
-                    yield conn
+        """One unit of work. SQLite: serialised, group-committed; PostgreSQL: a transaction."""
+        if self._writer is not None:
+            async with self._writer.tx() as conn:
+                yield conn
         else:
             async with self.engine.begin() as conn:
                 yield conn
@@ -263,10 +388,8 @@ class Store:
     # ------------------------------------------------------------------ agents
     @staticmethod
     async def agent(conn: AsyncConnection, zone_id: str, source_id: str, *, lock: bool = False) -> AgentRow | None:
-        stmt = select(agents).where(and_(agents.c.zone_id == zone_id, agents.c.source_id == source_id))
-        if lock and conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = (await conn.execute(stmt)).first()
+        stmt = _AGENT_LOCKED if lock and conn.dialect.name == "postgresql" else _AGENT
+        row = (await conn.execute(stmt, {"b_zone": zone_id, "b_source": source_id})).first()
         return AgentRow.of(row) if row else None
 
     @staticmethod
@@ -303,9 +426,8 @@ class Store:
     # ---------------------------------------------------------- provide/subscribe
     @staticmethod
     async def provider(conn, zone_id: str, object_name: str, context: str):
-        row = (await conn.execute(select(provides).where(and_(
-            provides.c.zone_id == zone_id, provides.c.object_name == object_name,
-            provides.c.context == context)))).first()
+        row = (await conn.execute(_PROVIDER, {"b_zone": zone_id, "b_object": object_name,
+                                              "b_context": context})).first()
         return row._mapping if row else None
 
     @staticmethod
@@ -337,9 +459,7 @@ class Store:
 
     @staticmethod
     async def subscribers(conn, zone_id: str, object_name: str, context: str) -> list[str]:
-        rows = await conn.execute(select(subscriptions.c.source_id).where(and_(
-            subscriptions.c.zone_id == zone_id, subscriptions.c.object_name == object_name,
-            subscriptions.c.context == context)).order_by(subscriptions.c.source_id))
+        rows = await conn.execute(_SUBSCRIBERS, {"b_zone": zone_id, "b_object": object_name, "b_context": context})
         return [r[0] for r in rows]
 
     @staticmethod
@@ -375,16 +495,18 @@ class Store:
         once, PostgreSQL makes the second INSERT wait for the first transaction and then
         skip the row, so exactly one of them goes on to queue the message.
         """
-        result = await conn.execute(_insert(conn, seen).values(
-            zone_id=zone_id, source_id=source_id, msg_id=msg_id, at=now).on_conflict_do_nothing())
+        stmt = _FIRST_SIGHT.get(conn.dialect.name)
+        if stmt is None:
+            stmt = _FIRST_SIGHT[conn.dialect.name] = _insert(conn, seen).on_conflict_do_nothing()
+        result = await conn.execute(stmt, {"zone_id": zone_id, "source_id": source_id, "msg_id": msg_id, "at": now})
         return result.rowcount == 1
 
     # ------------------------------------------------------------------ queues
     @staticmethod
     async def enqueue(conn, *, zone_id, receiver, msg_id, sender, kind, object_name, body: bytes, now: float) -> None:
-        await conn.execute(insert(queue).values(zone_id=zone_id, receiver=receiver, msg_id=msg_id, sender=sender,
-                                                kind=kind, object_name=object_name, body=body, deliveries=0,
-                                                created_at=now))
+        await conn.execute(_ENQUEUE, {"zone_id": zone_id, "receiver": receiver, "msg_id": msg_id, "sender": sender,
+                                      "kind": kind, "object_name": object_name, "body": body, "deliveries": 0,
+                                      "created_at": now})
 
     @staticmethod
     async def head(conn, zone_id: str, receiver: str, *, skip_events: bool):
@@ -395,29 +517,26 @@ class Store:
         visible late (a concurrent worker's transaction committing after the head was
         handed out): the agent gets the same message again until it acknowledges it.
         """
-        cond = and_(queue.c.zone_id == zone_id, queue.c.receiver == receiver)
-        if skip_events:
-            cond = and_(cond, queue.c.kind != "event")
-        in_flight_first = case((queue.c.deliveries > 0, 0), else_=1)
-        row = (await conn.execute(select(queue).where(cond).order_by(in_flight_first, queue.c.id).limit(1))).first()
+        stmt = _HEAD_NO_EVENTS if skip_events else _HEAD
+        row = (await conn.execute(stmt, {"b_zone": zone_id, "b_receiver": receiver})).first()
         return row._mapping if row else None
 
     @staticmethod
     async def queued(conn, zone_id: str, receiver: str, msg_id: str, sender: str | None = None):
         """The receiver's queued message with this SIF_MsgId (from ``sender`` when known)."""
-        cond = and_(queue.c.zone_id == zone_id, queue.c.receiver == receiver, queue.c.msg_id == msg_id)
+        params = {"b_zone": zone_id, "b_receiver": receiver, "b_msg": msg_id}
         if sender is not None:
-            cond = and_(cond, queue.c.sender == sender)
-        row = (await conn.execute(select(queue).where(cond).order_by(queue.c.id).limit(1))).first()
+            params["b_sender"] = sender
+        row = (await conn.execute(_QUEUED_FROM if sender is not None else _QUEUED, params)).first()
         return row._mapping if row else None
 
     @staticmethod
     async def mark_delivered(conn, queue_id: int) -> None:
-        await conn.execute(update(queue).where(queue.c.id == queue_id).values(deliveries=queue.c.deliveries + 1))
+        await conn.execute(_MARK_DELIVERED, {"b_id": queue_id})
 
     @staticmethod
     async def dequeue(conn, queue_id: int) -> None:
-        await conn.execute(delete(queue).where(queue.c.id == queue_id))
+        await conn.execute(_DEQUEUE, {"b_id": queue_id})
 
     @staticmethod
     async def queue_depth(conn, zone_id: str, receiver: str) -> int:
@@ -434,16 +553,14 @@ class Store:
     # ---------------------------------------------------------------- requests
     @staticmethod
     async def add_request(conn, **row) -> None:
-        await conn.execute(insert(requests).values(**row))
+        await conn.execute(_ADD_REQUEST, row)
 
     @staticmethod
     async def request(conn, zone_id: str, msg_id: str):
         """A request, row-locked on PostgreSQL: a response, a cancel and the timeout
         sweep of another worker cannot both act on it."""
-        stmt = select(requests).where(and_(requests.c.zone_id == zone_id, requests.c.msg_id == msg_id))
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = (await conn.execute(stmt)).first()
+        stmt = _REQUEST_LOCKED if conn.dialect.name == "postgresql" else _REQUEST
+        row = (await conn.execute(stmt, {"b_zone": zone_id, "b_msg": msg_id})).first()
         return row._mapping if row else None
 
     @staticmethod
@@ -525,7 +642,7 @@ class Store:
     @staticmethod
     async def log(conn, **row) -> None:
         row.setdefault("findings", "[]")
-        await conn.execute(insert(log).values(**row))
+        await conn.execute(_LOG, row)
 
     async def log_entries(self, zone_id: str, limit: int = 200, after_id: int = 0) -> list[dict]:
         async with self.engine.connect() as conn:
