@@ -23,7 +23,12 @@ def _run(settings: ServerSettings, banner) -> None:
     from .logs import setup
 
     setup()
-    asyncio.run(serve(settings, ready=banner))
+    try:
+        import uvloop  # a faster event loop when installed; the zone does not depend on it
+    except ImportError:
+        asyncio.run(serve(settings, ready=banner))
+    else:
+        uvloop.run(serve(settings, ready=banner))
 
 
 @zone.command("serve")
