@@ -275,6 +275,10 @@ async def amain(args) -> dict:
                 print(f"GetMessage at depth: p50 {m['getmessage_p50_ms']:.1f} ms, p99 {m['getmessage_p99_ms']:.1f} ms")
         finally:
             bench.stop()
+            if args.db == "postgresql":
+                name = database.rsplit("/", 1)[-1]
+                subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
+                               check=False)
         return results
 
 

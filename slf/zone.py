@@ -34,12 +34,19 @@ def _run(settings: ServerSettings, banner) -> None:
 @zone.command("serve")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
               help="Zone server TOML (see conf/zone.example.toml).")
-def serve_cmd(config_path: Path) -> None:
+@click.option("--host", default=None, help="Override [server] host.")
+@click.option("--port", default=None, type=int, help="Override [server] port.")
+@click.option("--db", "database", default=None, metavar="URL", help="Override [server] database.")
+def serve_cmd(config_path: Path, host: str | None, port: int | None, database: str | None) -> None:
     """Serve the zones, agents and access lists of a configuration file (production)."""
+    from dataclasses import replace
+
     try:
         settings = load(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("database", database)) if v is not None}
+    settings = replace(settings, **overrides)
     for p in (settings.tls_cert, settings.tls_key, settings.client_ca):
         if p is not None and not p.exists():
             raise click.ClickException(f"{p}: file not found (make development certificates with "

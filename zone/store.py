@@ -99,6 +99,9 @@ queue = Table(
     # SIF_MsgIds are unique per sender, so two senders may reuse one id for the same receiver
     UniqueConstraint("zone_id", "receiver", "sender", "msg_id", name="uq_queue_receiver_msg"),
     Index("ix_queue_head", "zone_id", "receiver", "id"),
+    # the few delivered-but-unacknowledged messages, and the non-event ones, found without a scan
+    Index("ix_queue_in_flight", "zone_id", "receiver", "deliveries", "id"),
+    Index("ix_queue_kind", "zone_id", "receiver", "kind", "id"),
 )
 
 seen = Table(
@@ -160,10 +163,13 @@ _b = bindparam
 _AGENT = select(agents).where(agents.c.zone_id == _b("b_zone"), agents.c.source_id == _b("b_source"))
 _AGENT_LOCKED = _AGENT.with_for_update()
 _QUEUE_OF = and_(queue.c.zone_id == _b("b_zone"), queue.c.receiver == _b("b_receiver"))
-_IN_FLIGHT_FIRST = case((queue.c.deliveries > 0, 0), else_=1)
-_HEAD = select(queue).where(_QUEUE_OF).order_by(_IN_FLIGHT_FIRST, queue.c.id).limit(1)
-_HEAD_NO_EVENTS = (select(queue).where(_QUEUE_OF, queue.c.kind != "event")
-                   .order_by(_IN_FLIGHT_FIRST, queue.c.id).limit(1))
+# Each is one index range: no query over a queue reads more than the rows it returns.
+_IN_FLIGHT = select(queue).where(_QUEUE_OF, queue.c.deliveries > 0).order_by(queue.c.id).limit(1)
+_IN_FLIGHT_NO_EVENTS = (select(queue).where(_QUEUE_OF, queue.c.deliveries > 0, queue.c.kind.in_(("request", "response")))
+                        .order_by(queue.c.id).limit(1))
+_OLDEST = select(queue).where(_QUEUE_OF).order_by(queue.c.id).limit(1)
+_OLDEST_NO_EVENTS = (select(queue).where(_QUEUE_OF, queue.c.kind.in_(("request", "response")))
+                     .order_by(queue.c.id).limit(1))
 _QUEUED = select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg")).order_by(queue.c.id).limit(1)
 _QUEUED_FROM = (select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg"), queue.c.sender == _b("b_sender"))
                 .order_by(queue.c.id).limit(1))
@@ -517,9 +523,12 @@ class Store:
         visible late (a concurrent worker's transaction committing after the head was
         handed out): the agent gets the same message again until it acknowledges it.
         """
-        stmt = _HEAD_NO_EVENTS if skip_events else _HEAD
-        row = (await conn.execute(stmt, {"b_zone": zone_id, "b_receiver": receiver})).first()
-        return row._mapping if row else None
+        params = {"b_zone": zone_id, "b_receiver": receiver}
+        for stmt in ((_IN_FLIGHT_NO_EVENTS, _OLDEST_NO_EVENTS) if skip_events else (_IN_FLIGHT, _OLDEST)):
+            row = (await conn.execute(stmt, params)).first()
+            if row is not None:
+                return row._mapping
+        return None
 
     @staticmethod
     async def queued(conn, zone_id: str, receiver: str, msg_id: str, sender: str | None = None):

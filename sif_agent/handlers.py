@@ -1,0 +1,80 @@
+"""Handlers registered by decorator into per-instance maps (no module-global registry).
+
+    agent = Agent(settings)
+
+    @agent.on_event("StudentPersonal", "Add")
+    async def new_student(event: Event, ctx: Context) -> None: ...
+
+    @agent.on_request("StudentLocator")
+    async def locate(request: Request, ctx: Context) -> list[StudentLocator]: ...
+
+    @agent.on_response("StudentLocator")   # responses nobody is waiting for (e.g. after a restart)
+    async def late(packets: list[Response], ctx: Context) -> None: ...
+
+A handler's exception never stops the pull loop: :func:`as_sif_error` turns it into
+the SIF_Error of the error ack (or of the SIF_Response, for a request).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from messages import SIFError
+from messages.codes import ErrorCategory, GenericCode, SystemCode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def as_sif_error(exc: BaseException) -> SIFError:
+    """A SIFError keeps its category and code; anything else is 11/1 (System, generic)."""
+    if isinstance(exc, SIFError):
+        return exc
+    return SIFError(ErrorCategory.SYSTEM, SystemCode.GENERIC,
+                    f"The agent could not process the message: {type(exc).__name__}",
+                    extended_desc=str(exc)[:1000] or None)
+
+
+def not_supported(what: str) -> SIFError:
+    return SIFError(ErrorCategory.GENERIC, GenericCode.MESSAGE_NOT_SUPPORTED,
+                    f"This agent has no handler for {what}")
+
+
+@dataclass
+class Handlers:
+    """The dispatch tables: (object, action) → event handler; object → request/response handler."""
+
+    events: dict[tuple[str, str | None], Handler] = field(default_factory=dict)
+    requests: dict[str, Handler] = field(default_factory=dict)
+    responses: dict[str, Handler] = field(default_factory=dict)
+
+    def on_event(self, object_name: str, action: str | None = None) -> Callable[[Handler], Handler]:
+        """Register for SIF_Event of ``object_name``; ``action`` None means every action."""
+        if action not in (None, "Add", "Change", "Delete"):
+            raise ValueError(f"event action must be Add, Change or Delete, not {action!r}")
+
+        def register(fn: Handler) -> Handler:
+            self.events[(object_name, action)] = fn
+            return fn
+
+        return register
+
+    def on_request(self, object_name: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.requests[object_name] = fn
+            return fn
+
+        return register
+
+    def on_response(self, object_name: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.responses[object_name] = fn
+            return fn
+
+        return register
+
+    def event_handler(self, object_name: str, action: str) -> Handler | None:
+        return self.events.get((object_name, action)) or self.events.get((object_name, None))
