@@ -12,8 +12,6 @@ section of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -24,9 +22,11 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from messages import Response, build, codec, parse, parse_xml  # noqa: E402
+from messages import Response, build, parse, parse_xml  # noqa: E402
 from messages.samples import Samples  # noqa: E402
 from messages.validate import check  # noqa: E402
+
+import results  # noqa: E402  (benchmarks/results.py)
 
 TARGET = 2000  # validated messages per second on one core (issue #2)
 
@@ -76,16 +76,8 @@ def operations(data: bytes):
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-            f"lxml {lxml.__version__} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))})")
+    return (f"{results.machine()}; lxml {lxml.__version__} "
+            f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))})")
 
 
 def main() -> None:
@@ -104,10 +96,7 @@ def main() -> None:
 
 
 def write(rows) -> None:
-    path = Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start, end = "<!-- messages:start -->", "<!-- messages:end -->"
-    lines = [start, "", "## Message layer (issue #2)", "",
+    lines = ["## Message layer (issue #2)", "",
              f"Machine: {machine()}.  ",
              f"Command: `.venv/bin/python benchmarks/messages_bench.py --write` "
              f"({time.strftime('%Y-%m-%d')}). One process, one core.", "",
@@ -119,14 +108,8 @@ def write(rows) -> None:
     lines += ["", f"Target: at least {TARGET:,} validated messages per second on one core. "
               f"Full validated parse reaches {min(full):,.0f}/s for the larger message "
               f"({min(full) / TARGET:.1f}× the target) and {max(full):,.0f}/s for the request "
-              f"({max(full) / TARGET:.1f}×).", "", end]
-    block = "\n".join(lines)
-    if start in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-    print(f"wrote {path}")
+              f"({max(full) / TARGET:.1f}×)."]
+    results.update_section("messages", lines)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,13 +31,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from messages import (  # noqa: E402
     Ack, Event, GetMessage, Header, Query, Register, Request, Response, Status, Subscribe, SystemControl,
-    Provide, build, parse,
+    build, parse,
 )
 from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal  # noqa: E402
 from zone.tls import client_context, make_dev_pki  # noqa: E402
+
+import results as bench_results  # noqa: E402  (benchmarks/results.py)
 
 PAIRS = 5
 VERSION = "2.1"
@@ -215,23 +215,10 @@ authentication = "certificate"
                 "getmessage_p99_ms": 1000 * lat[int(len(lat) * 0.99)]}
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def write(results: dict, args) -> None:
-    path = Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    tag = f"zone-{args.db}"
-    start, end = f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
     t, m = results["throughput"], results.get("memory")
-    lines = [start, "", f"## Zone over HTTPS, {args.db} (issue #3)", "",
-             f"Machine: {machine()}. Command: `.venv/bin/python benchmarks/zone_bench.py --db {args.db} "
+    lines = [f"## Zone over HTTPS, {args.db} (issue #3)", "",
+             f"Machine: {bench_results.machine()}. Command: `.venv/bin/python benchmarks/zone_bench.py --db {args.db} "
              f"--seconds {args.seconds:g} --queued {args.queued} --write` ({time.strftime('%Y-%m-%d')}). "
              "Zone server in its own process (TLS with client certificates, strict validation, "
              "durable storage); load generator in this process on the same 2-core machine.", "",
@@ -248,14 +235,7 @@ def write(results: dict, args) -> None:
                   f"| GetMessage p50 / p99 with that queue | {m['getmessage_p50_ms']:.1f} / "
                   f"{m['getmessage_p99_ms']:.1f} ms | |",
                   "", "RSS samples (queued → MiB): " + ", ".join(f"{q:,} → {kb / 1024:.0f}" for q, kb in m["samples"])]
-    lines += ["", end]
-    block = "\n".join(lines)
-    if start in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-    print(f"wrote {path}")
+    bench_results.update_section(f"zone-{args.db}", lines)
 
 
 async def amain(args) -> dict:

@@ -27,7 +27,6 @@ from .model import (
     Message,
     ObjectRef,
     Ping,
-    Protocol,
     Provide,
     Provision,
     Query,

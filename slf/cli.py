@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from . import __doc__ as _doc  # noqa: F401
 from .certs import certs
 from .demo import demo
 from .sif import sif
