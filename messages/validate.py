@@ -1003,7 +1003,9 @@ def _content_error(message, node, where, line, root, lenient) -> Finding:
             line,
             where,
         )
-    required = [e for e in expected if e in index.required.get(parent, ())]
+    # a repeatable element already given (e.g. SIF_Version) is not what is missing
+    given = {etree.QName(p).localname for p in node.itersiblings(preceding=True) if isinstance(p.tag, str)}
+    required = [e for e in expected if e in index.required.get(parent, ()) and e not in given]
     if required:
         return _missing_children(parent, parent_where, required, line, index, before=name)
     return _f(

@@ -54,7 +54,9 @@ def _check_file(path: Path, version: str | None, lenient: bool) -> tuple[bool, s
     findings = validate_bytes(data, version=version, lenient=lenient)
     if findings:
         f = findings[0]
-        where = ", ".join(x for x in (f"line {f.line}" if f.line else "", f"element {f.element}" if f.element else "") if x)
+        parts = [f"line {f.line}" if f.line and f"line {f.line}" not in f.message else "",
+                 f"element {f.element}" if f.element else ""]
+        where = ", ".join(x for x in parts if x)
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
         return False, f"{f.category}/{f.code} {f.message}" + (f" [{where}]" if where else "") + more
     try:  # the readers enforce a few rules the schema cannot express
