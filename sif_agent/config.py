@@ -166,9 +166,9 @@ def _zone(t: Mapping, agent_source: str, base: Path) -> ZoneSettings:
     basic = None
     if "basic" in t:
         b = t["basic"]
-        _known(b, {"user", "password_env"}, f"{where}: basic")
         if "password" in b:
             raise ConfigError(f"{where}: passwords are never stored in the file; use password_env")
+        _known(b, {"user", "password_env"}, f"{where}: basic")
         if not b.get("user") or not b.get("password_env"):
             raise ConfigError(f"{where}: basic needs user and password_env")
         basic = BasicAuth(user=b["user"], password_env=b["password_env"])

@@ -30,12 +30,15 @@ Handler = Callable[..., Awaitable[Any]]
 
 
 def as_sif_error(exc: BaseException) -> SIFError:
-    """A SIFError keeps its category and code; anything else is 11/1 (System, generic)."""
+    """A SIFError keeps its category and code; anything else is 11/1 (System, generic).
+
+    Only the exception's type goes on the wire: its text may hold student data or internals
+    (the agent's own log has the traceback).
+    """
     if isinstance(exc, SIFError):
         return exc
     return SIFError(ErrorCategory.SYSTEM, SystemCode.GENERIC,
-                    f"The agent could not process the message: {type(exc).__name__}",
-                    extended_desc=str(exc)[:1000] or None)
+                    f"The agent could not process the message ({type(exc).__name__}); see the agent's log")
 
 
 def not_supported(what: str) -> SIFError:
@@ -43,7 +46,7 @@ def not_supported(what: str) -> SIFError:
                     f"This agent has no handler for {what}")
 
 
-@dataclass
+@dataclass(eq=False)
 class Handlers:
     """The dispatch tables: (object, action) → event handler; object → request/response handler."""
 

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from sqlalchemy import (
-    Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, event, insert, select, update,
+    Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, and_, delete, event, insert, select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from messages import Message, SIFError, build
+from messages.codes import AccessCode, ErrorCategory
 
 from .session import ZoneSession
 
@@ -45,6 +47,11 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("error", Text, nullable=True),
 )
+
+
+def is_not_registered(exc: SIFError) -> bool:
+    """4/9: the zone does not know our SIF_SourceId (never registered, or removed)."""
+    return (exc.category, exc.code) == (ErrorCategory.ACCESS, AccessCode.SOURCE_NOT_REGISTERED)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -72,6 +79,7 @@ class Outbox:
         self.engine = engine
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}  # one sender per zone: order is kept
+        self.refusals: dict[str, SIFError] = {}  # msg_id → the zone's error, for this process's callers
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Outbox":
@@ -136,6 +144,13 @@ class Outbox:
         return None if r is None else Entry(id=r.id, zone_id=r.zone_id, msg_id=r.msg_id, kind=r.kind, key=r.key,
                                             body=r.body, state=r.state, attempts=r.attempts, error=r.error)
 
+    async def purge(self, before: float) -> int:
+        """Delete delivered messages stored before ``before`` (epoch seconds); refused ones stay."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(outbox).where(and_(outbox.c.state == DELIVERED,
+                                                                  outbox.c.created_at < before)))
+            return result.rowcount
+
     async def _mark(self, entry_id: int, **values) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(outbox).where(outbox.c.id == entry_id).values(**values))
@@ -145,8 +160,8 @@ class Outbox:
         """Send every pending message of the session's zone, oldest first; return how many went.
 
         Status 0 or 7 → delivered. An error ack → refused (kept with its error, never re-sent:
-        the same bytes would be refused again). A TransportError propagates and leaves the
-        message pending for the next call (after the transport's own retries).
+        the same bytes would be refused again), except 4/9 "not registered", which propagates
+        like a TransportError and leaves the message pending for the next call.
         """
         async with self._locks.setdefault(session.zone.id, asyncio.Lock()):
             return await self._deliver(session)
@@ -158,7 +173,10 @@ class Outbox:
             try:
                 ack = await session.exchange(e.body, e.msg_id)
             except SIFError as exc:
+                if is_not_registered(exc):
+                    raise  # the zone forgot us, not the message's fault: keep it for after registering
                 log.warning("zone %s refused %s %s: %s", e.zone_id, e.kind, e.msg_id, exc)
+                self.refusals[e.msg_id] = exc
                 await self._mark(e.id, state=REFUSED, error=str(exc)[:2000])
                 continue
             log.info("zone %s: %s %s delivered (status %s)", e.zone_id, e.kind, e.msg_id, ack.status.code)

@@ -105,8 +105,8 @@ class HttpsTransport:
             stop=stop_after_attempt(self.retry.attempts),
             sleep=self.sleep,
             reraise=True,
-            before_sleep=lambda rs: log.warning("zone %s: %s; retrying (attempt %d)", self.url,
-                                                rs.outcome.exception(), rs.attempt_number),
+            before_sleep=lambda rs: log.warning("%s; retrying (attempt %d)", rs.outcome.exception(),
+                                                rs.attempt_number),
         )
         async for attempt in retrying:
             with attempt:
