@@ -1,0 +1,1 @@
+"""Tests of the Student Locator's field mapping and code translation."""
