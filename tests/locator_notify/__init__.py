@@ -1,0 +1,1 @@
+"""Tests of sif_agent.locator.notify (SMTP notifications)."""
