@@ -349,6 +349,10 @@ def validate(root, *, version: str | None = None, lenient: bool = False) -> list
     over = _over_budget(root)
     if over is not None:
         return [over]
+    if not lenient and _partial_event(root):
+        # A Change or Delete event carries only the key and what changed (SIF 2.x events
+        # are partial objects): data-model cardinality applies to Adds and responses only.
+        lenient = True
     compiled = schema(lenient)
     objects = _payload_objects(root)
     if len(objects) > _ONE_BY_ONE:
@@ -401,6 +405,11 @@ MAX_ENVELOPE_ELEMENTS = 5_000  # elements outside payload objects
 _PAYLOAD_PARENTS = frozenset(_S + n for n in ("SIF_ObjectData", "SIF_EventObject", "SIF_Example"))
 _OBJECT_TAGS = frozenset(_S + n for n in ("StudentLocator", "StudentPersonal", "StudentSchoolEnrollment",
                                           "SchoolInfo"))
+
+
+def _partial_event(root) -> bool:
+    obj = root.find(f"{_S}SIF_Event/{_S}SIF_ObjectData/{_S}SIF_EventObject")
+    return obj is not None and obj.get("Action") in ("Change", "Delete")
 
 
 def _payload_objects(root) -> list:

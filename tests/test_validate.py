@@ -315,7 +315,7 @@ sample(
         f'<StudentPersonal RefId="{STUDENT_ID}"><StateProvinceId>OH1234567</StateProvinceId></StudentPersonal>'
         "</SIF_EventObject></SIF_ObjectData></SIF_Event>"
     ),
-    strict=(1, 6),  # a Change event carries only the changed elements
+    strict=VALID,  # a Change event carries only the key and the changed elements
     lenient=VALID,
 )
 sample(
@@ -863,6 +863,10 @@ KNOWN_DIFFERENCES = {
     ("2.2/openadk-csharp", "error_code_not_a_code"),
     ("2.4/openzis", "error_code_not_a_code"),
     ("2.2/openadk-csharp", "error_8_19_in_2_2"),
+    # The data-model schemas judge every object as a full record; SIF 2.x Change and Delete
+    # events carry partial objects, so strict validation applies data-model cardinality to
+    # Adds and responses only (as the SIF_Message flavour schemas do for every event).
+    ("2.2/openadk-csharp", "event_student_personal_change_partial"),
 }
 
 
