@@ -186,6 +186,12 @@ _SUBSCRIBERS = (select(subscriptions.c.source_id)
                 .order_by(subscriptions.c.source_id))
 _LOG = insert(log)
 _FIRST_SIGHT: dict[str, object] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING
+_FIRST_SIGHT["sqlite"] = _sqlite.insert(seen).on_conflict_do_nothing()
+#: Statements the SQLite writer runs straight on the cursor (ids of the objects above).
+# (not the IN (...) variants used during SMB: their expanding parameters need SQLAlchemy)
+_HOT = {id(s) for s in (_AGENT, _IN_FLIGHT, _OLDEST, _QUEUED,
+                        _QUEUED_FROM, _MARK_DELIVERED, _DEQUEUE, _ENQUEUE, _REQUEST, _ADD_REQUEST, _PROVIDER,
+                        _SUBSCRIBERS, _LOG, _FIRST_SIGHT["sqlite"])}
 
 
 @dataclass(frozen=True)
@@ -245,19 +251,69 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+class _Row(tuple):
+    """A result row from the raw path: index access and ``_mapping``, like SQLAlchemy's."""
+
+    __slots__ = ()
+    _keys: tuple[str, ...] = ()
+
+    @property
+    def _mapping(self) -> dict:
+        return dict(zip(self._keys, self))
+
+
+class _RawResult:
+    """The part of SQLAlchemy's Result API the store uses, over a sqlite3 cursor."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, cursor) -> None:
+        self.rowcount = cursor.rowcount
+        if cursor.description is None:
+            self._rows: list = []
+        else:
+            keys = tuple(d[0] for d in cursor.description)
+            row_type = type("Row", (_Row,), {"__slots__": (), "_keys": keys})
+            self._rows = [row_type(r) for r in cursor.fetchall()]
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def scalar(self):
+        return self._rows[0][0] if self._rows else None
+
+
 class _LoopConnection:
     """An AsyncConnection look-alike over a synchronous SQLite connection.
 
     On a local SQLite file a statement takes microseconds; handing each one to a
     worker thread (aiosqlite) costs more than running it. Statements therefore run
     on the event loop; only the COMMIT, which waits for fsync, goes to a thread.
+    The hot-path statements (built once, see ``_HOT``) go further: compiled once to
+    SQL and run on the sqlite3 cursor directly, skipping SQLAlchemy's per-call
+    execution machinery, which cost several times the statement itself.
     """
+
+    _compiled: dict = {}
 
     def __init__(self, conn) -> None:
         self._conn = conn
         self.dialect = conn.dialect
+        self._raw = conn.connection.dbapi_connection
 
     async def execute(self, statement, parameters=None):
+        if parameters is not None and id(statement) in _HOT:
+            key = (id(statement), tuple(parameters))
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                c = statement.compile(dialect=self.dialect, column_keys=list(parameters))
+                compiled = self._compiled[key] = (str(c), c.positiontup, c)
+            sql, order, c = compiled
+            values = c.construct_params(parameters)
+            return _RawResult(self._raw.execute(sql, [values[k] for k in order]))
         return self._conn.execute(statement, parameters) if parameters is not None else self._conn.execute(statement)
 
     async def run_sync(self, fn, *args, **kw):
