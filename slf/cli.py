@@ -6,12 +6,12 @@ import click
 
 from .certs import certs
 from .demo import demo
+from .locator import locator
 from .sif import sif
 from .sis_sim import sis_sim
 from .zone import zone
 
 PLANNED = {
-    "locator": "Student Locator agent (ITC side): run it and use its console.",
     "resolver": "Student Resolver agent (state side).",
     "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
 }
@@ -31,6 +31,7 @@ main.add_command(zone)
 main.add_command(demo)
 main.add_command(certs)
 main.add_command(sis_sim)
+main.add_command(locator)
 
 
 def _planned(name: str, text: str) -> click.Group:
