@@ -8,8 +8,15 @@
     @agent.on_request("StudentLocator")
     async def locate(request: Request, ctx: Context) -> list[StudentLocator]: ...
 
-    @agent.on_response("StudentLocator")   # responses nobody is waiting for (e.g. after a restart)
-    async def late(packets: list[Response], ctx: Context) -> None: ...
+    @agent.on_request("StudentLocator")    # answered later with agent.respond(ref, ...)
+    async def accept(request: Request, ctx: Context):
+        store(RequestRef.of(ctx.zone_id, request, ctx.version)); return DEFERRED
+
+    @agent.on_response("StudentLocator")   # answers to send_request(), or nobody waits any more
+    async def answered(reply: Reply, ctx: Context) -> None: ...   # every packet, in order
+
+``on_response("*")`` catches answers for any object (e.g. a SIF_Error answer to a request
+whose stored copy has been purged).
 
 A handler's exception never stops the pull loop: :func:`as_sif_error` turns it into
 the SIF_Error of the error ack (or of the SIF_Response, for a request).
@@ -27,6 +34,16 @@ from messages.codes import ErrorCategory, GenericCode, SystemCode
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+class _Deferred:
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+#: returned by a request handler that acknowledges the request now and answers it later
+#: through ``Agent.respond`` (e.g. the Student Resolver, which waits for the SSID database)
+DEFERRED = _Deferred()
 
 
 def as_sif_error(exc: BaseException) -> SIFError:
@@ -78,6 +95,9 @@ class Handlers:
             return fn
 
         return register
+
+    def response_handler(self, object_name: str | None) -> Handler | None:
+        return self.responses.get(object_name or "") or self.responses.get("*")
 
     def event_handler(self, object_name: str, action: str) -> Handler | None:
         return self.events.get((object_name, action)) or self.events.get((object_name, None))

@@ -8,6 +8,10 @@ message answers status 7, which counts as delivered, so a retry is harmless.
 A ``key`` groups messages produced for one purpose (e.g. all SIF_Response packets for
 one request): ``put`` with a key that is already there stores nothing new, so
 re-running a handler after a crash never yields a second set of packets.
+
+The same database holds the packets of multi-packet SIF_Responses that nobody in this
+process waits for (e.g. answers that arrive after a restart): each packet is stored
+before it is acknowledged, and the answer is handed on once every packet is in.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from sqlalchemy import (
-    Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, and_, delete, event, insert, select,
-    update,
+    Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, and_, delete, event, insert,
+    select, update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from messages import Message, SIFError, build
+from messages import Message, Response, SIFError, build, parse
 from messages.codes import AccessCode, ErrorCategory
 
+from .requests import complete
 from .session import ZoneSession
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,16 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("error", Text, nullable=True),
+)
+
+packets = Table(
+    "agent_response_packets", metadata,
+    Column("request_msg_id", String(32), primary_key=True),
+    Column("packet_number", Integer, primary_key=True, autoincrement=False),
+    Column("zone_id", String(64), nullable=False),
+    Column("more", Boolean, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 
@@ -143,6 +159,34 @@ class Outbox:
             r = (await conn.execute(select(outbox).where(outbox.c.msg_id == msg_id))).first()
         return None if r is None else Entry(id=r.id, zone_id=r.zone_id, msg_id=r.msg_id, kind=r.kind, key=r.key,
                                             body=r.body, state=r.state, attempts=r.attempts, error=r.error)
+
+    async def request_object(self, msg_id: str) -> str | None:
+        """The object name of a SIF_Request we sent (from its stored kind), if it is still stored."""
+        async with self.engine.connect() as conn:
+            kind = (await conn.execute(select(outbox.c.kind).where(outbox.c.msg_id == msg_id))).scalar()
+        parts = (kind or "").split()
+        return parts[1] if len(parts) == 2 and parts[0] == "SIF_Request" else None
+
+    # ------------------------------------------------------------------ response packets
+    async def hold_packet(self, zone_id: str, packet: Response) -> tuple[Response, ...] | None:
+        """Store one SIF_Response packet (a redelivered one is not stored twice); return every
+        packet of that response, in order, once all are in, else None."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(packets).values(
+                    request_msg_id=packet.request_msg_id, packet_number=packet.packet_number, zone_id=zone_id,
+                    more=packet.more_packets, body=build(packet), created_at=self.clock()))
+        except IntegrityError:
+            pass  # redelivered: already held
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(packets.c.packet_number, packets.c.body)
+                                       .where(packets.c.request_msg_id == packet.request_msg_id))).all()
+        return complete({r.packet_number: parse(r.body) for r in rows})
+
+    async def release_packets(self, request_msg_id: str) -> None:
+        """Forget a response's held packets once its handler has finished with them."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(packets).where(packets.c.request_msg_id == request_msg_id))
 
     async def purge(self, before: float) -> int:
         """Delete delivered messages stored before ``before`` (epoch seconds); refused ones stay."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-from messages import Response, SIFError, XmlObject
+from messages import Error, Request, Response, SIFError, XmlObject
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,50 @@ class Reply:
     def objects(self) -> tuple[XmlObject, ...]:
         return tuple(o for p in self.packets for o in (p.objects or ()))
 
+    @property
+    def error(self) -> Error | None:
+        """The SIF_Error of the answer, if any packet carries one."""
+        return next((p.error for p in self.packets if p.error is not None), None)
+
+
+def complete(packets: Mapping[int, Response]) -> tuple[Response, ...] | None:
+    """Packets 1..n in order when all are in and packet n said SIF_MorePackets=No; else None."""
+    last = next((n for n, p in packets.items() if not p.more_packets), None)
+    if last is None or any(n not in packets for n in range(1, last + 1)):
+        return None
+    return tuple(packets[n] for n in range(1, last + 1))
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """What answering a request later needs (a deferred SIF_Response): kept by the handler, e.g.
+    in its own database next to the work the request started, and given to ``Agent.respond``."""
+
+    zone_id: str
+    source_id: str
+    msg_id: str
+    version: str
+    max_buffer_size: int
+
+    @classmethod
+    def of(cls, zone_id: str, request: Request, version: str) -> "RequestRef":
+        return cls(zone_id, request.source_id, request.msg_id, version, request.max_buffer_size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"zone_id": self.zone_id, "source_id": self.source_id, "msg_id": self.msg_id,
+                "version": self.version, "max_buffer_size": self.max_buffer_size}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "RequestRef":
+        return cls(str(data["zone_id"]), str(data["source_id"]), str(data["msg_id"]), str(data["version"]),
+                   int(data["max_buffer_size"]))
+
 
 @dataclass
 class Waiter:
     request_msg_id: str
     future: asyncio.Future
     packets: dict[int, Response] = field(default_factory=dict)
-    last: int | None = None
 
     def add(self, packet: Response) -> None:
         if self.future.done():
@@ -52,11 +90,9 @@ class Waiter:
             self.future.set_exception(packet.error.to_exception())
             return
         self.packets.setdefault(packet.packet_number, packet)
-        if not packet.more_packets:
-            self.last = packet.packet_number
-        if self.last is not None and all(n in self.packets for n in range(1, self.last + 1)):
-            self.future.set_result(Reply(self.request_msg_id,
-                                         tuple(self.packets[n] for n in range(1, self.last + 1))))
+        done = complete(self.packets)
+        if done is not None:
+            self.future.set_result(Reply(self.request_msg_id, done))
 
 
 class Correlator:

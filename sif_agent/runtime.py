@@ -31,9 +31,9 @@ from messages import (
 from messages.codes import ErrorCategory, RequestResponseCode
 
 from .config import AgentSettings, ZoneSettings
-from .handlers import Handlers, as_sif_error, not_supported
+from .handlers import DEFERRED, Handlers, as_sif_error, not_supported
 from .outbox import REFUSED, Outbox, is_not_registered
-from .requests import Correlator, Reply
+from .requests import Correlator, Reply, RequestRef
 from .session import ProtocolError, ZoneSession
 from .transport import HttpsTransport, Transport, TransportError
 
@@ -49,14 +49,19 @@ class Context:
 
     agent: "Agent"
     zone_id: str
+    #: for a request: the SIF version its answer is written in (negotiated with the requester)
+    version: str = ""
 
     @property
     def session(self) -> ZoneSession:
         return self.agent.sessions[self.zone_id]
 
 
-def split_packets(request: Request, objects: tuple[XmlObject, ...], make: Callable[..., Response],
-                  limit: int) -> list[Response]:
+def _response_key(zone_id: str, source_id: str, msg_id: str) -> str:
+    return f"response:{zone_id}:{source_id}:{msg_id}"
+
+
+def split_packets(objects: tuple[XmlObject, ...], make: Callable[..., Response], limit: int) -> list[Response]:
     """SIF_Response packets, each no larger than ``limit`` bytes, objects kept in order.
 
     An object too big for a packet on its own makes the answer a single 8/8 error.
@@ -74,7 +79,8 @@ def split_packets(request: Request, objects: tuple[XmlObject, ...], make: Callab
     packets = [make(objects=tuple(g), packet=i, more=i < len(groups)) for i, g in enumerate(groups, 1)]
     if any(len(build(p)) > limit for p in packets):
         return [make(error=SIFError(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.BUFFER_NOT_SUPPORTED,
-                                    f"An object does not fit in SIF_MaxBufferSize {request.max_buffer_size}"
+                                    f"An object does not fit in a SIF_Response of {limit + PACKET_SLACK} bytes "
+                                    "(the requester's SIF_MaxBufferSize)"
                                     ).to_error(), packet=1, more=False)]
     return packets
 
@@ -131,7 +137,7 @@ class Agent(Handlers):
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    async def _idle(self, seconds: float) -> None:
+    async def wait_or_stop(self, seconds: float) -> None:
         """Wait, but wake at once when asked to stop."""
         try:
             await asyncio.wait_for(self._stop.wait(), seconds)
@@ -195,10 +201,10 @@ class Agent(Handlers):
                 break
             except (TransportError, ProtocolError) as exc:
                 log.warning("zone %s: cannot connect: %s", zone_id, exc)
-                await self._idle(session.zone.pull_interval)
+                await self.wait_or_stop(session.zone.pull_interval)
         while not self.stopping:
             if not await self.step(zone_id):
-                await self._idle(session.zone.pull_interval)
+                await self.wait_or_stop(session.zone.pull_interval)
 
     # ================================================================ the pull loop
     async def step(self, zone_id: str) -> bool:
@@ -246,12 +252,7 @@ class Agent(Handlers):
                 await self._answer(session, message, ctx)
             elif isinstance(message, Response):
                 if not self.correlator.offer(message):
-                    handler = self.responses.get(message.object_name or "")
-                    if handler is not None:
-                        await handler(message, ctx)
-                    else:
-                        log.warning("zone %s: dropping SIF_Response %s to %s: nobody is waiting for it",
-                                    zone_id, message.msg_id, message.request_msg_id)
+                    await self._answered(zone_id, message, ctx)
             else:
                 raise not_supported(message.kind)
         except asyncio.CancelledError:
@@ -276,43 +277,88 @@ class Agent(Handlers):
             # not acknowledged: the zone delivers it again; handlers must be idempotent per SIF_MsgId
             log.warning("zone %s: could not acknowledge %s: %s", zone_id, message.msg_id, exc)
 
+    async def _answered(self, zone_id: str, packet: Response, ctx: Context) -> None:
+        """A packet nobody in this process waits for: to the ``on_response`` handler once the
+        whole answer is in (packets held durably until then), acknowledged after the handler."""
+        name = packet.object_name or await self.outbox.request_object(packet.request_msg_id)
+        handler = self.response_handler(name)
+        if handler is None:
+            log.warning("zone %s: dropping SIF_Response %s to %s: nobody is waiting for it",
+                        zone_id, packet.msg_id, packet.request_msg_id)
+            return
+        if packet.packet_number == 1 and not packet.more_packets:
+            await handler(Reply(packet.request_msg_id, (packet,)), ctx)
+            return
+        held = await self.outbox.hold_packet(zone_id, packet)
+        if held is not None:
+            await handler(Reply(packet.request_msg_id, held), ctx)
+            await self.outbox.release_packets(packet.request_msg_id)
+
     async def _answer(self, session: ZoneSession, request: Request, ctx: Context) -> None:
-        """Run the request handler once per request and send its packets through the outbox."""
-        key = f"response:{session.zone.id}:{request.source_id}:{request.msg_id}"
-        if not await self.outbox.has_key(key):  # redelivered after a crash: packets already stored
+        """Run the request handler once per request and send its packets through the outbox
+        (or, when it returns ``DEFERRED``, leave the answer to a later :meth:`respond`)."""
+        if not await self.outbox.has_key(_response_key(session.zone.id, request.source_id, request.msg_id)):
+            # (redelivered after a crash: the packets are already stored)
             version = (sif_versions.negotiate(request.versions, session.zone.versions)
                        or (session.version if sif_versions.admitted(request.versions, session.version)
                            else request.version))
-
-            def make(**kw) -> Response:
-                return Response(header=session.header(request.source_id), version=version,
-                                request_msg_id=request.msg_id, packet_number=kw.pop("packet"),
-                                more_packets=kw.pop("more"), **kw)
-
+            ref = RequestRef.of(session.zone.id, request, version)
             handler = self.requests.get(request.object_name)
             try:
                 if handler is None:
                     raise SIFError(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.INVALID_OBJECT,
                                    f"This agent does not answer requests for {request.object_name}")
-                result = await handler(request, ctx)
-                objects = tuple(XmlObject.of(o) for o in (result or ()))
-                packets = split_packets(request, objects, make, request.max_buffer_size - PACKET_SLACK)
+                result = await handler(request, Context(self, session.zone.id, version))
+                if result is DEFERRED:
+                    return
+                await self._store_answer(ref, objects=result)
             except SIFError as exc:
-                packets = [make(error=exc.to_error(), packet=1, more=False)]
+                await self._store_answer(ref, error=exc)
             except Exception as exc:  # noqa: BLE001 - the requester hears about it as a SIF_Error
                 log.warning("request handler for %s failed", request.object_name, exc_info=True)
-                packets = [make(error=as_sif_error(exc).to_error(), packet=1, more=False)]
-            await self.outbox.put(session.zone.id, packets, key=key)
+                await self._store_answer(ref, error=as_sif_error(exc))
         # a TransportError here leaves the packets pending and the request unacknowledged
         await self.outbox.deliver(session)
+
+    async def _store_answer(self, ref: RequestRef, objects: Iterable[Any] | None = None,
+                            error: SIFError | None = None) -> None:
+        """The SIF_Response packets for ``ref`` into the outbox, once per request (keyed)."""
+        session = self.sessions[ref.zone_id]
+
+        def make(**kw) -> Response:
+            return Response(header=session.header(ref.source_id), version=ref.version,
+                            request_msg_id=ref.msg_id, packet_number=kw.pop("packet"),
+                            more_packets=kw.pop("more"), **kw)
+
+        if error is not None:
+            packets = [make(error=error.to_error(), packet=1, more=False)]
+        else:
+            items = tuple(XmlObject.of(o) for o in (objects or ()))
+            packets = split_packets(items, make, ref.max_buffer_size - PACKET_SLACK)
+        await self.outbox.put(ref.zone_id, packets, key=_response_key(ref.zone_id, ref.source_id, ref.msg_id))
+
+    async def respond(self, ref: RequestRef, objects: Iterable[Any] | None = None,
+                      error: SIFError | None = None) -> None:
+        """Answer a request whose handler returned ``DEFERRED``: objects, or a SIF_Error.
+
+        Idempotent per request: a second call stores nothing new. The packets are stored
+        before delivery is tried; if the zone cannot be reached they go with the next flush.
+        """
+        await self.open()
+        await self._store_answer(ref, objects, error)
+        try:
+            await self.outbox.deliver(self.sessions[ref.zone_id])
+        except (TransportError, ProtocolError, SIFError) as exc:
+            log.warning("zone %s: answer to %s kept in the outbox: %s", ref.zone_id, ref.msg_id, exc)
 
     async def _flush(self, session: ZoneSession) -> None:
         await self.outbox.deliver(session)
 
     # ================================================================ sending
-    async def _send(self, zone_id: str, message: Message) -> str:
-        """Store, then try to deliver; SIFError if the zone refused it. After a transport failure
-        the message stays in the outbox and the pull loop delivers it later."""
+    async def send(self, zone_id: str, message: Message) -> str:
+        """Store, then try to deliver; returns its SIF_MsgId. SIFError if the zone refused it.
+        After a transport failure the message stays in the outbox and the pull loop delivers it
+        later."""
         session = self.sessions[zone_id]
         await self.open()
         await self.outbox.put(zone_id, [message])
@@ -334,7 +380,22 @@ class Agent(Handlers):
         session = self.sessions[zone_id]
         event = Event(header=session.header(contexts=contexts), version=session.version,
                       object_name=object_name, action=action, objects=tuple(objects))
-        return await self._send(zone_id, event)
+        return await self.send(zone_id, event)
+
+    def _request(self, zone_id: str, query: Query, destination: str | None, max_buffer_size: int | None,
+                 versions: tuple[str, ...] | None, contexts: tuple[str, ...]) -> Request:
+        session = self.sessions[zone_id]
+        return Request(header=session.header(destination, contexts), version=session.version,
+                       versions=versions or (session.version,), query=query,
+                       max_buffer_size=max_buffer_size or session.zone.max_buffer_size)
+
+    async def send_request(self, zone_id: str, query: Query, *, destination: str | None = None,
+                           max_buffer_size: int | None = None, versions: tuple[str, ...] | None = None,
+                           contexts: tuple[str, ...] = ()) -> str:
+        """Send a SIF_Request without waiting; returns its SIF_MsgId. The answer goes to the
+        ``on_response`` handler for the object, whenever it comes (after a restart too)."""
+        return await self.send(zone_id, self._request(zone_id, query, destination, max_buffer_size, versions,
+                                                      contexts))
 
     async def request(self, zone_id: str, query: Query, *, destination: str | None = None,
                       timeout: float | None = None, max_buffer_size: int | None = None,
@@ -344,18 +405,15 @@ class Agent(Handlers):
         SIFError when the zone refuses the request (e.g. 8/4 no provider) or the answer is a
         SIF_Error; RequestTimeout when no complete answer arrives in time.
         """
-        session = self.sessions[zone_id]
-        zone = session.zone
-        req = Request(header=session.header(destination, contexts), version=session.version,
-                      versions=versions or (session.version,), query=query,
-                      max_buffer_size=max_buffer_size or zone.max_buffer_size)
+        req = self._request(zone_id, query, destination, max_buffer_size, versions, contexts)
         waiter = self.correlator.expect(req.msg_id)
         try:
-            await self._send(zone_id, req)
+            await self.send(zone_id, req)
         except BaseException:
             self.correlator.forget(req.msg_id)
             raise
-        return await self.correlator.wait(waiter, timeout if timeout is not None else zone.request_timeout)
+        timeout = timeout if timeout is not None else self.sessions[zone_id].zone.request_timeout
+        return await self.correlator.wait(waiter, timeout)
 
     # ================================================================ sleep / wakeup
     async def sleep(self, zone_id: str) -> None:

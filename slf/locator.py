@@ -214,6 +214,8 @@ def cancel_cmd(database: str, txn_id: str) -> None:
         except IllegalTransition as exc:
             raise click.ClickException(str(exc)) from None
         txn = applied.txn
+        if txn.request_msg_id is not None:  # the state has heard of it: the running agent says Cancel
+            await records.queue_action(txn_id, "cancel", None, store.clock())
         student = await records.get(txn.zone_id, txn.student_ref)
         if student.transaction_id == txn_id:
             try:

@@ -14,10 +14,15 @@ mailed the candidates; follow-ups go on ``store.due()``. ERROR: the district is 
 to fix; the student's lookup FAILED, so a later StudentPersonal Change starts a new transaction.
 FAULT: the operators are mailed; ``store.due()`` retries.
 
-A transaction is sent and awaited inside the handler that started it (the district zone's pull
-loop waits for the state's answer, up to the state zone's ``request_timeout``);
-``run_due()`` (every ``due_interval`` seconds while running) sends what is due: new
-transactions not yet sent, retries of faults, follow-ups of ambiguous ones, write-backs.
+Nothing waits for the state: the handler that starts a transaction records it (with the
+request's SIF_MsgId) and sends the request through the outbox; the district zone's pull loop
+goes on at once. The answer arrives in the state zone's pull loop and is matched to its
+transaction by SIF_RequestMsgId through the database, so an answer that arrives after a
+restart is applied like any other. ``run_due()`` (every ``due_interval`` seconds while
+running) does what is due: new transactions not yet sent, requests unanswered for
+``response_timeout`` (FAULT), retries of faults, follow-ups of ambiguous ones, write-backs,
+console actions. One locator process per database: a per-transaction lock keeps the event
+handlers, the answers and the due pass from working on one transaction at once.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from messages.objects import IdStatus, StudentLocator, StudentPersonal
 
 from ..config import ConfigError
 from ..outbox import Outbox
-from ..requests import RequestTimeout
+from ..requests import Reply
 from ..runtime import Agent, Context
 from ..session import ProtocolError
 from ..transport import Transport, TransportError
@@ -68,10 +73,12 @@ class LocatorAgent:
         self.records = Records(self.store.engine)
         self.mailer = mailer
         self._opened = False
-        #: transactions being worked on in this process (event handler or due pass): never twice at once
-        self._busy: set[str] = set()
+        #: transactions being worked on in this process: lock and number of holders/waiters
+        self._working: dict[str, list] = {}
         for name in (SP, SSE, SCHOOL):
             self.agent.on_event(name)(self._on_event)
+        self.agent.on_response("StudentLocator")(self._on_response)
+        self.agent.on_response("*")(self._on_response)  # a SIF_Error answer names no object
 
     # ================================================================ lifecycle
     async def open(self) -> None:
@@ -99,7 +106,23 @@ class LocatorAgent:
     @property
     def idle(self) -> bool:
         """No transaction is being worked on in this process (tests, shutdown checks)."""
-        return not self._busy
+        return not self._working
+
+    def busy(self, txn_id: str) -> bool:
+        return txn_id in self._working
+
+    @asynccontextmanager
+    async def _claim(self, txn_id: str) -> AsyncIterator[None]:
+        """Work on one transaction at a time in this process (waits for the current holder)."""
+        entry = self._working.setdefault(txn_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._working[txn_id]
 
     @asynccontextmanager
     async def running(self, timeout: float = 30.0) -> AsyncIterator["LocatorAgent"]:
@@ -114,7 +137,7 @@ class LocatorAgent:
                 await self.run_due()
             except Exception:  # noqa: BLE001 - one bad pass must not stop the agent
                 log.exception("locator: pass over due transactions failed")
-            await self.agent._idle(self.settings.due_interval)
+            await self.agent.wait_or_stop(self.settings.due_interval)
 
     # ================================================================ district events
     async def _on_event(self, event: Event, ctx: Context) -> None:
@@ -206,22 +229,24 @@ class LocatorAgent:
 
     async def send(self, txn: Txn, trigger: Trigger, *, pick: str | None = None) -> Txn:
         """Send the transaction's StudentLocator request (SEND, RETRY, FOLLOW_UP, RESOLVE with ``pick``,
-        ASK_NEW), await the answer and apply it; then write back, notify, and update the student.
+        ASK_NEW) and return at once: the answer is applied by :meth:`_on_response` when it comes.
 
         Skipped (the stored transaction returned) when the transaction is already being worked on
         in this process or is no longer in the state the trigger expects.
         """
         txn_id = txn.transaction_id
-        if txn_id in self._busy:
+        if self.busy(txn_id):
             return txn
-        self._busy.add(txn_id)
-        try:
+        async with self._claim(txn_id):
             fresh = await self.store.get(txn_id)
             if fresh is None or fresh.state is not SEND_FROM[trigger]:
                 return fresh or txn
             return await self._send_claimed(fresh, trigger, pick)
-        finally:
-            self._busy.discard(txn_id)
+
+    def _request(self, txn: Txn, id_status: str) -> Request:
+        session = self.agent.sessions[self.settings.state_zone]
+        return Request(header=session.header(), version=session.version, versions=(session.version,),
+                       query=self._query(txn, id_status), max_buffer_size=session.zone.max_buffer_size)
 
     async def _send_claimed(self, txn: Txn, trigger: Trigger, pick: str | None) -> Txn:
         id_status = {Trigger.RESOLVE: IdStatus.RESOLVE.value, Trigger.ASK_NEW: IdStatus.NEW.value}.get(
@@ -230,32 +255,48 @@ class LocatorAgent:
             id_status = str(txn.request_kind)
         if trigger is Trigger.RESOLVE:
             txn = replace(txn, picked_state_id=pick)
-        zone_id = self.settings.state_zone
-        session = self.agent.sessions[zone_id]
-        zone = session.zone
-        req = Request(header=session.header(), version=session.version, versions=(session.version,),
-                      query=self._query(txn, id_status), max_buffer_size=zone.max_buffer_size)
+        req = self._request(txn, id_status)
         before = txn.state
-        await self.store.apply_trigger(txn.transaction_id, trigger, msg_id=req.msg_id, pick=pick,
-                                       summary=f"{id_status} sent ({req.msg_id})")
-        waiter = self.agent.correlator.expect(req.msg_id)
+        # recorded before it leaves, so that its answer always finds the transaction
+        applied = await self.store.apply_trigger(txn.transaction_id, trigger, msg_id=req.msg_id, pick=pick,
+                                                 summary=f"{id_status} sent ({req.msg_id})")
         try:
-            await self.agent._send(zone_id, req)
-            reply = await self.agent.correlator.wait(waiter, zone.request_timeout)
-        except SIFError as exc:
-            self.agent.correlator.forget(req.msg_id)
+            await self.agent.send(self.settings.state_zone, req)
+        except SIFError as exc:  # the state zone refused it at once (e.g. 8/4: no StudentLocator provider)
             applied = await self.store.apply_response(txn.transaction_id, exc, msg_id=None, in_reply_to=req.msg_id)
-        except (RequestTimeout, TransportError, ProtocolError) as exc:
-            self.agent.correlator.forget(req.msg_id)
-            applied = await self.store.apply_trigger(txn.transaction_id, Trigger.FAILED_TECHNICALLY,
-                                                     in_reply_to=req.msg_id, error_text=str(exc))
-        else:
-            objects = [o.typed() for o in reply.objects]
-            objects = [o for o in objects if isinstance(o, StudentLocator)]
-            applied = await self.store.apply_response(txn.transaction_id, objects, msg_id=reply.packets[0].msg_id,
-                                                      in_reply_to=req.msg_id)
-            return await self._after(applied, before, objects)
-        return await self._after(applied, before)
+            return await self._after(applied, before)
+        except ProtocolError as exc:  # kept in the outbox; the state zone's loop sends it again
+            log.warning("transaction %s: %s %s not yet delivered: %s", txn.transaction_id, id_status,
+                        req.msg_id, exc)
+        return applied.txn
+
+    async def _on_response(self, reply: Reply, ctx: Context) -> None:
+        """The state's answer (every packet): applied to the transaction whose request it answers."""
+        txn = await self.store.for_request(reply.request_msg_id)
+        if txn is None:
+            log.warning("zone %s: SIF_Response to %s ignored: no transaction sent that request", ctx.zone_id,
+                        reply.request_msg_id)
+            return
+        async with self._claim(txn.transaction_id):
+            before = (await self.store.get(txn.transaction_id)).state
+            objects: list[StudentLocator] = []
+            if reply.error is not None:
+                answer: Any = reply.error
+            else:
+                objects = [o for o in (x.typed() for x in reply.objects) if isinstance(o, StudentLocator)]
+                answer = objects
+            applied = await self.store.apply_response(txn.transaction_id, answer, msg_id=reply.packets[0].msg_id,
+                                                      in_reply_to=reply.request_msg_id)
+            await self._after(applied, before, objects)
+
+    async def _send_cancel(self, txn: Txn) -> None:
+        """Tell the state a cancelled transaction is withdrawn (IdStatus Cancel)."""
+        req = self._request(txn, IdStatus.CANCEL.value)
+        await self.store.note_request(txn.transaction_id, IdStatus.CANCEL.value, req.msg_id)
+        try:
+            await self.agent.send(self.settings.state_zone, req)
+        except (SIFError, ProtocolError) as exc:
+            log.warning("transaction %s: IdStatus Cancel %s: %s", txn.transaction_id, req.msg_id, exc)
 
     async def _after(self, applied: Applied, before: TxnState, response=()) -> Txn:
         txn = applied.txn
@@ -278,16 +319,13 @@ class LocatorAgent:
         """Publish the StudentPersonal Change with the state ID to the district zone (once: skipped
         when the transaction is being worked on or is no longer MATCHED)."""
         txn_id = txn.transaction_id
-        if txn_id in self._busy:
+        if self.busy(txn_id):
             return txn
-        self._busy.add(txn_id)
-        try:
+        async with self._claim(txn_id):
             fresh = await self.store.get(txn_id)
             if fresh is None or fresh.state is not TxnState.MATCHED:
                 return fresh or txn
             return await self._write_back(fresh)
-        finally:
-            self._busy.discard(txn_id)
 
     async def _write_back(self, txn: Txn) -> Txn:
         student = await self.records.get(txn.zone_id, txn.student_ref)
@@ -321,10 +359,13 @@ class LocatorAgent:
         """Act on every due transaction once; returns them after acting."""
         out = []
         for action_id, txn_id, action, pick in await self.records.pending_actions():
-            if txn_id in self._busy:
+            if self.busy(txn_id):
                 continue  # kept pending: the next pass carries it out
             txn = await self.store.get(txn_id)
             await self.records.action_done(action_id)
+            if action == "cancel" and txn is not None and txn.state is TxnState.CANCELLED:
+                await self._send_cancel(txn)
+                continue
             if txn is None or txn.state is not TxnState.AMBIGUOUS:
                 log.warning("console %s of %s dropped: the transaction is %s", action, txn_id,
                             txn.state.value if txn else "unknown")
@@ -336,7 +377,7 @@ class LocatorAgent:
                 log.warning("console %s of %s refused: %s", action, txn_id, exc)
         for due in await self.store.due(now):
             txn = due.txn
-            if txn.transaction_id in self._busy:
+            if self.busy(txn.transaction_id):
                 continue
             try:
                 if due.action == "send":
@@ -348,13 +389,21 @@ class LocatorAgent:
                 elif due.action == "write_back":
                     out.append(await self.write_back(txn))
                 elif due.action == "timed_out":
-                    applied = await self.store.apply_trigger(
-                        txn.transaction_id, Trigger.FAILED_TECHNICALLY,
-                        error_text="no answer from the state in time")
-                    out.append(await self._after(applied, txn.state))
+                    out.append(await self._timed_out(txn))
             except (UnknownTransaction, ConfigError) as exc:
                 log.warning("transaction %s: %s", txn.transaction_id, exc)
         return out
+
+    async def _timed_out(self, txn: Txn) -> Txn:
+        """No answer to the current request within ``response_timeout``: a FAULT (retried later)."""
+        async with self._claim(txn.transaction_id):
+            fresh = await self.store.get(txn.transaction_id)
+            if fresh is None or (fresh.state, fresh.request_msg_id) != (txn.state, txn.request_msg_id):
+                return fresh or txn  # answered (or re-sent) meanwhile
+            applied = await self.store.apply_trigger(
+                txn.transaction_id, Trigger.FAILED_TECHNICALLY, in_reply_to=txn.request_msg_id,
+                error_text="no answer from the state in time")
+            return await self._after(applied, txn.state)
 
     # ================================================================ mail
     async def _mail(self, txn: Txn, kind: str, candidates=()) -> None:

@@ -122,7 +122,7 @@ class Records:
 
     # ------------------------------------------------------------------ console actions
     async def queue_action(self, transaction_id: str, action: str, pick: str | None, at: float) -> None:
-        if action not in ("resolve", "new"):
+        if action not in ("resolve", "new", "cancel"):
             raise ValueError(f"unknown console action {action!r}")
         async with self._lock, self.engine.begin() as conn:
             await conn.execute(update(actions_t).where(and_(actions_t.c.transaction_id == transaction_id,

@@ -73,6 +73,7 @@ transactions_t = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_locator_txn_student", "zone_id", "student_ref", "created_at"),
     Index("ix_locator_txn_due", "next_attempt_at"),
+    Index("ix_locator_txn_request", "request_msg_id"),
     Index("ix_locator_txn_state", "state"),
     Index("ix_locator_txn_district", "district_irn"),
 )
@@ -90,6 +91,7 @@ receipts_t = Table(
     Column("msg_id", String(64), nullable=True),
     Column("summary", Text, nullable=True),
     UniqueConstraint("transaction_id", "kind", "msg_id", name="uq_locator_receipt_msg"),
+    Index("ix_locator_receipt_msg", "msg_id"),
 )
 
 emails_t = Table(
@@ -362,6 +364,19 @@ class LocatorStore:
         return await self.apply_trigger(txn_id, outcome.trigger, msg_id=msg_id, in_reply_to=in_reply_to,
                                         summary=outcome.summary, **outcome.payload())
 
+    async def note_request(self, txn_id: str, id_status: str, msg_id: str) -> Txn:
+        """Record a request that changes no state (IdStatus Cancel after a console cancel), so that
+        its answer is the transaction's current one."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            txn = await self._get(conn, txn_id)
+            await conn.execute(update(transactions_t).where(transactions_t.c.transaction_id == txn_id)
+                               .values(request_kind=id_status, request_msg_id=msg_id, updated_at=now))
+            await conn.execute(insert(receipts_t).values(
+                transaction_id=txn_id, at=now, kind="request", from_state=txn.state.value, to_state=txn.state.value,
+                msg_id=msg_id, summary=f"{id_status} sent ({msg_id})"))
+            return await self._get(conn, txn_id)
+
     async def reschedule(self, txn_id: str, at: float | None = None) -> Txn:
         """Make a non-final transaction due at ``at`` (default: now), e.g. console ``retry``."""
         at = self.clock() if at is None else at
@@ -421,6 +436,16 @@ class LocatorStore:
         async with self.engine.connect() as conn:
             txns = [Txn.from_row(r) for r in (await conn.execute(q)).all()]
         return [Due(DUE_ACTIONS[t.state], t) for t in txns]
+
+    async def for_request(self, msg_id: str) -> Txn | None:
+        """The transaction that sent the SIF_Request ``msg_id`` (its current or an earlier one)."""
+        async with self.engine.connect() as conn:
+            txn_id = (await conn.execute(select(transactions_t.c.transaction_id)
+                                         .where(transactions_t.c.request_msg_id == msg_id))).scalar()
+            if txn_id is None:
+                txn_id = (await conn.execute(select(receipts_t.c.transaction_id).where(and_(
+                    receipts_t.c.msg_id == msg_id, receipts_t.c.kind == "request")).limit(1))).scalar()
+            return None if txn_id is None else await self._get(conn, txn_id)
 
     async def latest_for_student(self, zone_id: str, student_ref: str) -> Txn | None:
         q = (select(transactions_t)

@@ -9,7 +9,7 @@ import pytest
 from messages import Ack, Event, Header, Query, Request, Response, SIFError, build
 from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal
 from sif_agent.requests import Correlator, RequestTimeout
-from sif_agent.runtime import split_packets
+from sif_agent.runtime import PACKET_SLACK, split_packets
 from tests.agent.support import make_agent
 from tests.zone.harness import Harness
 
@@ -273,7 +273,7 @@ def test_an_object_too_big_for_the_buffer_makes_an_8_8_error():
         return Response(header=Header.new("Resolver", "Locator"), request_msg_id=req.msg_id,
                         packet_number=kw.pop("packet"), more_packets=kw.pop("more"), **kw)
 
-    packets = split_packets(req, tuple(candidates(1)), make, 300)
+    packets = split_packets(tuple(candidates(1)), make, 300 - PACKET_SLACK)
     assert len(packets) == 1 and (packets[0].error.category, packets[0].error.code) == (8, 8)
 
 
@@ -289,14 +289,14 @@ async def test_sigterm_asks_for_a_graceful_stop(zone, tmp_path):
     assert sub.stopping and sub_t.closed
 
 
-async def test_a_late_answer_goes_to_the_on_response_handler_packet_by_packet(zone, tmp_path):
+async def test_a_late_answer_goes_to_the_on_response_handler_whole_after_every_packet(zone, tmp_path):
     loc, loc_t = make_agent(zone, tmp_path, "Locator", request=("StudentLocator",))
     res, _ = make_agent(zone, tmp_path, "Resolver", provide=("StudentLocator",))
     late: list[int] = []
 
     @loc.on_response("StudentLocator")
-    async def answer_after_timeout(response: Response, ctx):
-        late.append(response.packet_number)
+    async def answer_after_timeout(reply, ctx):
+        late.extend(p.packet_number for p in reply.packets)
 
     @res.on_request("StudentLocator")
     async def locate(request, ctx):

@@ -79,6 +79,20 @@ async def until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def settled(w, txn_id: str, state, *, responses: int | None = None, timeout: float = 10.0):
+    """The transaction once it is in ``state`` (and has ``responses`` answers applied or recorded)
+    with nothing in hand: requests are sent without waiting, so answers land a moment later."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        txn = await w.store.get(txn_id)
+        got = sum(r.kind == "response" for r in await w.store.receipts(txn_id))
+        if txn.state is state and w.locator.idle and (responses is None or got >= responses):
+            return txn
+        assert loop.time() < deadline, f"{txn_id} is {txn.state.value} with {got} answer(s), not {state.value}"
+        await asyncio.sleep(0.01)
+
+
 def locator_settings(tmp_path: Path, *, mode=Mode.ON_ADDS, query_form="example", notify=None,
                      request_timeout=5.0, due_interval=30.0) -> LocatorSettings:
     retry = RetrySettings(attempts=2, initial=0.001, maximum=0.01)

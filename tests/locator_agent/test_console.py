@@ -13,7 +13,7 @@ from sif_agent.locator.store import LocatorStore
 from sif_agent.locator.transactions import Candidate, Trigger, TxnState
 from slf.cli import main
 
-from .conftest import STATE_ID, fixed_ids, until, valid
+from .conftest import STATE_ID, fixed_ids, settled, until, valid
 
 
 def seed(db) -> list[str]:
@@ -128,15 +128,13 @@ async def test_console_resolution_is_sent_by_the_running_agent(world_factory):
         await w.publish("StudentPersonal", "Add", personal())
         await w.publish("StudentSchoolEnrollment", "Add", enrollment())
         await until(lambda: w.requests)
-        for _ in range(500):
-            txns = await w.store.list()
-            if txns and txns[0].state is TxnState.AMBIGUOUS and w.locator.idle:
-                break
-            await asyncio.sleep(0.01)
-        [txn] = txns
+        [txn] = await w.store.list()
+        await settled(w, txn.transaction_id, TxnState.AMBIGUOUS, responses=1)
         await w.locator.records.queue_action(txn.transaction_id, "resolve", "CD7654321", 0.0)
-        [done] = await w.locator.run_due()
-        assert done.state is TxnState.WRITTEN_BACK and done.picked_state_id == "CD7654321"
+        [sent] = await w.locator.run_due()
+        assert sent.state is TxnState.RESOLVE_SENT
+        done = await settled(w, txn.transaction_id, TxnState.WRITTEN_BACK)
+        assert done.picked_state_id == "CD7654321"
         assert w.requests[-1][1:3] == ("Resolve", "CD7654321")
         await until(lambda: w.changes)
     assert w.changes[0].state_province_id == "CD7654321" != STATE_ID

@@ -19,7 +19,7 @@ from sif_agent.locator.transactions import TxnState
 from tests.locator_mapping.conftest import STUDENT, enrollment, personal, school
 from tests.locator_notify.conftest import Sink, free_port
 
-from .conftest import STATE_ID, until, valid
+from .conftest import STATE_ID, settled, until, valid
 from .test_wiring import running
 
 REGISTRAR, HELPDESK = "registrar@district.example.org", "helpdesk@itc.example.org"
@@ -72,14 +72,15 @@ async def test_ambiguous_mails_candidates_then_follow_ups_until_valid(world_fact
         assert await w.locator.run_due() == []
         w.clock.now += 301
         [again] = await w.locator.run_due()
-        assert again.state is TxnState.AMBIGUOUS and again.attempts == 1
+        again = await settled(w, txn.transaction_id, TxnState.AMBIGUOUS, responses=2)
+        assert again.attempts == 1
         assert [r[0] for r in w.requests] == [txn.transaction_id] * 2  # same TransactionId
         assert len(sink.received) == 1  # still ambiguous: no second mail
 
         w.answer = lambda t, status, sid: valid(t)
         w.clock.now += 15 * 60 + 1
-        [done] = await w.locator.run_due()
-        assert done.state is TxnState.WRITTEN_BACK
+        [sent] = await w.locator.run_due()
+        done = await settled(w, sent.transaction_id, TxnState.WRITTEN_BACK)
         await until(lambda: w.changes)
     assert w.changes[0].state_province_id == STATE_ID
     emails = await w.store.emails(txn.transaction_id)
@@ -142,8 +143,9 @@ async def test_fault_is_kept_mailed_to_operators_and_retried_when_due(world_fact
         assert "Okafor" not in mail.message.get_content()  # no names to operators
         assert await w.locator.run_due() == []
         w.clock.now += 61
-        [done] = await w.locator.run_due()
-        assert done.state is TxnState.WRITTEN_BACK
+        [sent] = await w.locator.run_due()
+        assert sent.state is TxnState.SENT and sent.request_kind == "Request"
+        await settled(w, txn.transaction_id, TxnState.WRITTEN_BACK)
         assert [r[0] for r in w.requests] == [txn.transaction_id] * 2
         await until(lambda: w.changes)
     assert len(sink.received) == 1
