@@ -82,6 +82,22 @@ class RetrySettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    """Push mode: where this agent listens for the zone's POSTs (``[zones.push]``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (the URL registered is built from the bound one)
+    url: str | None = None  # the URL the zone should POST to, when it differs (proxy, DNS name)
+    cert: Path | None = None  # the listener's certificate; without it plain HTTP (development only)
+    key: Path | None = None
+    client_ca: Path | None = None  # require the zone's client certificate, signed by this CA
+
+    @property
+    def advertised_host(self) -> str:
+        return "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::1", "::") else self.host
+
+
+@dataclass(frozen=True)
 class ZoneSettings:
     id: str
     url: str
@@ -96,6 +112,7 @@ class ZoneSettings:
     basic: BasicAuth | None = None
     objects: ObjectLists = field(default_factory=ObjectLists)
     retry: RetrySettings = field(default_factory=RetrySettings)
+    push: PushSettings | None = None  # required when mode is Push
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,7 @@ def _known(table: Mapping, allowed: set[str], where: str) -> None:
 
 
 _ZONE_KEYS = {"id", "url", "source_id", "versions", "max_buffer_size", "mode", "pull_interval",
-              "request_timeout", "timeout", "tls", "basic", "retry", *OBJECT_LISTS}
+              "request_timeout", "timeout", "tls", "basic", "retry", "push", *OBJECT_LISTS}
 
 
 def _zone(t: Mapping, agent_source: str, base: Path) -> ZoneSettings:
@@ -155,8 +172,18 @@ def _zone(t: Mapping, agent_source: str, base: Path) -> ZoneSettings:
     mode = t.get("mode", "Pull")
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be Pull or Push, not {mode!r}")
-    if mode == "Push":
-        raise ConfigError(f"{where}: push mode is not implemented yet; use mode = \"Pull\"")
+    push = None
+    if mode == "Push" or "push" in t:
+        p = t.get("push", {})
+        _known(p, {"listen", "url", "cert", "key", "client_ca"}, f"{where}: push")
+        host, _, port = str(p.get("listen", "127.0.0.1:0")).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{where}: push.listen must be HOST:PORT (e.g. \"0.0.0.0:8444\")")
+        push = PushSettings(host=host.strip("[]"), port=int(port), url=p.get("url"),
+                            cert=_path(p.get("cert"), base), key=_path(p.get("key"), base),
+                            client_ca=_path(p.get("client_ca"), base))
+        if push.key and not push.cert:
+            raise ConfigError(f"{where}: push.key needs push.cert")
     tls_t = t.get("tls", {})
     _known(tls_t, {"ca", "cert", "key", "verify"}, f"{where}: tls")
     tls = TlsSettings(ca=_path(tls_t.get("ca"), base), cert=_path(tls_t.get("cert"), base),
@@ -183,7 +210,7 @@ def _zone(t: Mapping, agent_source: str, base: Path) -> ZoneSettings:
             numbers[key] = t[key]
     return ZoneSettings(
         id=t["id"], url=t["url"], source_id=t.get("source_id", agent_source), versions=vs, mode=mode,
-        tls=tls, basic=basic, retry=retry,
+        tls=tls, basic=basic, retry=retry, push=push,
         objects=ObjectLists(**{k: _strings(t.get(k), f"{where}: {k}") for k in OBJECT_LISTS}),
         **numbers,
     )

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from messages import (
-    Event, Message, Query, Request, Response, SIFError, XmlObject, build, new_guid, now_timestamp,
+    Ack, Event, Message, Query, Request, Response, SIFError, XmlObject, build, new_guid, now_timestamp,
     versions as sif_versions,
 )
 from messages.codes import ErrorCategory, RequestResponseCode
 
-from .config import AgentSettings, ZoneSettings
+from .config import AgentSettings, PushSettings, ZoneSettings
 from .handlers import DEFERRED, Handlers, as_sif_error, not_supported
+from .listener import PushListener
 from .outbox import REFUSED, Outbox, is_not_registered
 from .requests import Correlator, Reply, RequestRef
 from .session import ProtocolError, ZoneSession
@@ -103,6 +104,7 @@ class Agent(Handlers):
         }
         self.correlator = Correlator()
         self.ready: dict[str, asyncio.Event] = {z.id: asyncio.Event() for z in settings.zones}
+        self.listeners: dict[str, PushListener] = {}  # push-mode zones, while running
         self._stop = asyncio.Event()
         self._outbox_ready = False
 
@@ -195,16 +197,40 @@ class Agent(Handlers):
 
     async def _zone_main(self, zone_id: str) -> None:
         session = self.sessions[zone_id]
-        while not self.stopping:
-            try:
-                await self.connect(zone_id)
-                break
-            except (TransportError, ProtocolError) as exc:
-                log.warning("zone %s: cannot connect: %s", zone_id, exc)
-                await self.wait_or_stop(session.zone.pull_interval)
-        while not self.stopping:
-            if not await self.step(zone_id):
-                await self.wait_or_stop(session.zone.pull_interval)
+        listener = None
+        if session.zone.mode == "Push":
+            listener = PushListener(zone_id, session.zone.push or PushSettings(),
+                                    lambda m: self._pushed(zone_id, m), max_bytes=session.zone.max_buffer_size)
+            session.push_url = await listener.start()
+            self.listeners[zone_id] = listener
+        try:
+            while not self.stopping:
+                try:
+                    await self.connect(zone_id)
+                    break
+                except (TransportError, ProtocolError) as exc:
+                    log.warning("zone %s: cannot connect: %s", zone_id, exc)
+                    await self.wait_or_stop(session.zone.pull_interval)
+            while not self.stopping:
+                if listener is not None:  # the zone pushes; we only send what the outbox holds
+                    await self._flush_quietly(session)
+                    await self.wait_or_stop(session.zone.pull_interval)
+                elif not await self.step(zone_id):
+                    await self.wait_or_stop(session.zone.pull_interval)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _flush_quietly(self, session: ZoneSession) -> None:
+        try:
+            await self._flush(session)
+        except SIFError as exc:
+            if is_not_registered(exc):
+                await self._reconnect(session.zone.id)
+            else:
+                log.warning("zone %s: sending failed: %s", session.zone.id, exc)
+        except (TransportError, ProtocolError) as exc:
+            log.warning("zone %s: sending failed: %s", session.zone.id, exc)
 
     # ================================================================ the pull loop
     async def step(self, zone_id: str) -> bool:
@@ -238,10 +264,28 @@ class Agent(Handlers):
             log.warning("zone %s: cannot register again: %s", zone_id, exc)
 
     async def dispatch(self, zone_id: str, message: Message) -> None:
-        """Handle one delivered message, then acknowledge it (status 1 or an error)."""
+        """Handle one pulled message, then acknowledge it (status 1 or an error)."""
+        done, error = await self.handle(zone_id, message)
+        if not done:
+            return
+        try:
+            await self.sessions[zone_id].ack(message, error=error)
+        except (TransportError, ProtocolError, SIFError) as exc:
+            # not acknowledged: the zone delivers it again; handlers must be idempotent per SIF_MsgId
+            log.warning("zone %s: could not acknowledge %s: %s", zone_id, message.msg_id, exc)
+
+    async def _pushed(self, zone_id: str, message: Message) -> Ack | None:
+        """A message the zone pushed: handled, and its SIF_Ack is the HTTP answer (None: 503)."""
+        if self.stopping:
+            return None
+        done, error = await self.handle(zone_id, message)
+        return self.sessions[zone_id].ack_message(message, error=error) if done else None
+
+    async def handle(self, zone_id: str, message: Message) -> tuple[bool, SIFError | None]:
+        """Run the message's handler. Returns (acknowledge?, the error to acknowledge with):
+        False when it must not be acknowledged (the zone delivers it again)."""
         session = self.sessions[zone_id]
         ctx = Context(self, zone_id)
-        error: SIFError | None = None
         try:
             if isinstance(message, Event):
                 handler = self.event_handler(message.object_name, message.action)
@@ -262,20 +306,17 @@ class Agent(Handlers):
             # not the message's fault (e.g. its response packets could not be sent yet): leave it
             # unacknowledged; the zone delivers it again and the outbox re-sends the same packets
             log.warning("zone %s: %s %s not acknowledged: %s", zone_id, message.kind, message.msg_id, exc)
-            return
+            return False, None
         except Exception as exc:  # noqa: BLE001 - every handler failure becomes an error ack
             if isinstance(exc, SIFError) and is_not_registered(exc):
                 # the zone forgot us while we worked (an ack would be refused the same way)
                 log.warning("zone %s: %s %s not acknowledged: %s", zone_id, message.kind, message.msg_id, exc)
-                return
+                return False, None
             error = as_sif_error(exc)
             log.warning("zone %s: %s %s failed: %s", zone_id, message.kind, message.msg_id, error,
                         exc_info=not isinstance(exc, SIFError))
-        try:
-            await session.ack(message, error=error)
-        except (TransportError, ProtocolError, SIFError) as exc:
-            # not acknowledged: the zone delivers it again; handlers must be idempotent per SIF_MsgId
-            log.warning("zone %s: could not acknowledge %s: %s", zone_id, message.msg_id, exc)
+            return True, error
+        return True, None
 
     async def _answered(self, zone_id: str, packet: Response, ctx: Context) -> None:
         """A packet nobody in this process waits for: to the ``on_response`` handler once the

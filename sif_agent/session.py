@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from messages import (
-    Ack, AgentACL, GetMessage, Header, Message, Ping, Provision, Register, SIFError, Sleep, Status,
+    Ack, AgentACL, GetMessage, Header, Message, Ping, Protocol, Provision, Register, SIFError, Sleep, Status,
     StatusCode, SystemControl, Unregister, Wakeup, build, new_guid, now_timestamp, parse,
 )
 from messages.codes import ErrorCategory, GenericCode, RegistrationCode
@@ -55,6 +55,7 @@ class ZoneSession:
         self.clock = clock
         self.version = zone.versions[0]  # until registration settles it
         self.acl: AgentACL | None = None
+        self.push_url: str | None = None  # push mode: where our listener takes the zone's POSTs
 
     @property
     def source_id(self) -> str:
@@ -89,8 +90,13 @@ class ZoneSession:
 
     # ------------------------------------------------------------------ registration
     def register_message(self, version: str) -> Register:
+        protocol = None
+        if self.zone.mode == "Push":
+            if not self.push_url:
+                raise ProtocolError(f"zone {self.zone.id}: push mode needs the listener's URL before SIF_Register")
+            protocol = Protocol(type="HTTPS" if self.push_url.startswith("https:") else "HTTP", url=self.push_url)
         return Register(header=self.header(), version=version, name=self.name, versions=self.zone.versions,
-                        max_buffer_size=self.zone.max_buffer_size, mode=self.zone.mode)
+                        max_buffer_size=self.zone.max_buffer_size, mode=self.zone.mode, protocol=protocol)
 
     async def register(self) -> AgentACL | None:
         """SIF_Register, trying each configured version in turn as the envelope version.

@@ -39,7 +39,8 @@ def _doc(**zone):
 
 @pytest.mark.parametrize("zone, message", [
     ({"basic": {"user": "A", "password": "x"}}, "never stored"),
-    ({"mode": "Push"}, "not implemented"),
+    ({"mode": "Push", "push": {"listen": "8444"}}, "HOST:PORT"),
+    ({"mode": "Push", "push": {"port": 8444}}, "unknown setting"),
     ({"mode": "Carrier pigeon"}, "Pull or Push"),
     ({"versions": ["1.5r1"]}, "not supported"),
     ({"pull_interval": 0}, "positive"),

@@ -13,7 +13,7 @@ import pytest
 
 from messages import Ack, Query, SIFError, parse
 from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal
-from sif_agent.config import AgentSettings, ObjectLists, RetrySettings, TlsSettings, ZoneSettings
+from sif_agent.config import AgentSettings, ObjectLists, PushSettings, RetrySettings, TlsSettings, ZoneSettings
 from sif_agent.runtime import Agent
 from sif_agent.transport import HttpsTransport
 from tests.zone.process import ZoneProcess
@@ -43,15 +43,19 @@ def zone(tmp_path):
     z.stop()
 
 
-def agent(zp: ZoneProcess, tmp_path, source_id: str, zones: dict[str, dict]) -> tuple[Agent, dict[str, Recording]]:
+def agent(zp: ZoneProcess, tmp_path, source_id: str, zones: dict[str, dict],
+          push: tuple[str, ...] = ()) -> tuple[Agent, dict[str, Recording]]:
+    """Pull mode, except in the zones named in ``push`` (an HTTPS listener with the dev server certificate)."""
     files = zp.pki.client(source_id)
     tls = TlsSettings(ca=zp.pki.ca_cert, cert=files.cert, key=files.key)
+    listener = PushSettings(cert=zp.pki.server_cert, key=zp.pki.server_key)
     settings = AgentSettings(
         source_id=source_id, name=source_id, outbox=f"sqlite+aiosqlite:///{tmp_path}/{source_id}.db",
         zones=tuple(ZoneSettings(id=zid, url=zp.url(zid), source_id=source_id, tls=tls, pull_interval=0.02,
                                  versions=("2.1",) if zid == "state-zone" else ("2.0r1",),
                                  retry=RetrySettings(attempts=3, initial=0.01, maximum=0.05),
-                                 objects=ObjectLists(**objects))
+                                 objects=ObjectLists(**objects), mode="Push" if zid in push else "Pull",
+                                 push=listener if zid in push else None)
                     for zid, objects in zones.items()))
     transports = {z.id: Recording.for_zone(z) for z in settings.zones}
     return Agent(settings, transports=transports), transports
@@ -120,3 +124,48 @@ async def test_locator_resolver_and_sis_over_https(zone, tmp_path):
     kinds = [e["message_type"] for e in entries]
     assert kinds.count("SIF_Response StudentLocator") == 2 and "SIF_Provision" in kinds
     assert all(e["ack"] in ("0", "9") for e in entries), [e for e in entries if e["ack"] not in ("0", "9")]
+
+
+async def test_push_mode_agents_take_messages_on_their_own_https_listener(zone, tmp_path):
+    """The zone POSTs to each push agent's listener (TLS verified against the dev CA); the HTTP
+    answer is the ack. A handler failure is an error ack; nothing is pushed twice."""
+    locator, loc_t = agent(zone, tmp_path, "ITC01-StudentLocator", {
+        "district-zone": {"subscribe": ("StudentPersonal",)},
+        "state-zone": {"request": ("StudentLocator",)}}, push=("district-zone", "state-zone"))
+    resolver, res_t = agent(zone, tmp_path, "State-StudentResolver", {
+        "state-zone": {"provide": ("StudentLocator",), "respond": ("StudentLocator",)}}, push=("state-zone",))
+    sis, _ = agent(zone, tmp_path, "District043802-SIS", {"district-zone": {"publish_add": ("StudentPersonal",)}})
+    seen: list[str] = []
+
+    @locator.on_event("StudentPersonal", "Add")
+    async def new_student(event, ctx):
+        local_id = event.objects[0].typed().local_id
+        seen.append(local_id)
+        if local_id == "S-BAD":
+            raise SIFError(9, 3, "Student has no enrollment")
+
+    @resolver.on_request("StudentLocator")
+    async def locate(request, ctx):
+        return [StudentLocator(id_status=IdStatus.VALID, transaction_id=TX, state_province_id="AB1234567")]
+
+    async with resolver.running(), locator.running(), sis.running():
+        assert locator.listeners["state-zone"].url.startswith("https://localhost:")
+        for local_id in ("S-1", "S-BAD"):
+            await sis.publish("district-zone", "StudentPersonal", "Add", [StudentPersonal(
+                ref_id="D" * 32, local_id=local_id, name=Name(last_name="Okafor", first_name="Amara"))])
+        await until(lambda: len(seen) == 2)
+        reply = await locator.request("state-zone", Query(object_name="StudentLocator", example=StudentLocator(
+            id_status=IdStatus.REQUEST, transaction_id=TX, local_id="S-1")), timeout=10)
+        await asyncio.sleep(0.3)  # the zone would push again anything not acknowledged
+
+    assert seen == ["S-1", "S-BAD"]
+    assert [o.typed().state_province_id for o in reply.objects] == ["AB1234567"]
+    # push agents never pull and never send a separate SIF_Ack: the HTTP answer was the ack
+    for t in (*loc_t.values(), *res_t.values()):
+        kinds = [m.kind for m in (parse(b, validate=False) for b in t.sent)]
+        assert "SIF_Ack" not in kinds and "SIF_SystemControl/SIF_GetMessage" not in kinds, kinds
+    async with zone.client(None) as anon:
+        entries = (await anon.get(zone.url("district-zone") + "/log")).json()["entries"]
+    pushed = [e for e in entries if e["message_type"] == "SIF_Event StudentPersonal Add"
+              and e.get("receiver") == "ITC01-StudentLocator"]
+    assert len(pushed) == 2, entries

@@ -8,7 +8,8 @@ import pytest
 
 from messages import Ack, Event, Header, Query, Request, Response, SIFError, build
 from messages.objects import IdStatus, Name, StudentLocator, StudentPersonal
-from sif_agent.requests import Correlator, RequestTimeout
+from sif_agent.handlers import DEFERRED
+from sif_agent.requests import Correlator, RequestRef, RequestTimeout
 from sif_agent.runtime import PACKET_SLACK, split_packets
 from tests.agent.support import make_agent
 from tests.zone.harness import Harness
@@ -355,3 +356,86 @@ async def test_an_event_sent_while_the_zone_had_forgotten_us_waits_for_the_new_r
     assert await sub.step("test-zone") and got == [msg_id]
     await pub.close()
     await sub.close()
+
+
+async def test_a_deferred_request_is_acknowledged_now_and_answered_later_once(zone, tmp_path):
+    loc, _ = make_agent(zone, tmp_path, "Locator", request=("StudentLocator",))
+    res, res_t = make_agent(zone, tmp_path, "Resolver", provide=("StudentLocator",))
+    kept = []
+
+    @res.on_request("StudentLocator")
+    async def accept(request, ctx):
+        kept.append(RequestRef.of(ctx.zone_id, request, ctx.version))
+        return DEFERRED
+
+    async with res.running(), loc.running():
+        pending = asyncio.create_task(loc.request("test-zone", query(), timeout=5))
+        await until(lambda: kept)
+        # the request was acknowledged although nobody has answered yet
+        await until(lambda: any(a.status is not None and a.original_msg_id == kept[0].msg_id
+                                for a in res_t.acks()))
+        assert not pending.done()
+        ref = RequestRef.from_json(kept[0].to_json())  # as if read back from the handler's database
+        await res.respond(ref, objects=candidates(2))
+        await res.respond(ref, objects=candidates(3))  # a second call (e.g. after a restart) adds nothing
+        reply = await pending
+    assert [o.typed().state_province_id for o in reply.objects] == ["AB0000000", "AB0000001"]
+    assert reply.packets[0].version == ref.version
+    assert len([e for e in await res.outbox.entries() if e.kind.startswith("SIF_Response")]) == 1
+
+
+async def test_send_request_answers_reach_the_handler_whole_even_after_a_restart(zone, tmp_path):
+    """Packets held in the agent's database survive a restart between packet 1 and packet 2."""
+    loc, loc_t = make_agent(zone, tmp_path, "Locator", request=("StudentLocator",))
+    res, _ = make_agent(zone, tmp_path, "Resolver", provide=("StudentLocator",))
+
+    @res.on_request("StudentLocator")
+    async def locate(request, ctx):
+        return candidates(2)
+
+    await res.connect("test-zone")
+    await loc.connect("test-zone")
+    msg_id = await loc.send_request("test-zone", query(), max_buffer_size=900)
+    assert await res.step("test-zone")  # the resolver answers in two packets
+    replies = []
+
+    @loc.on_response("StudentLocator")
+    async def first_life(reply, ctx):
+        replies.append(reply)
+
+    assert await loc.step("test-zone")  # packet 1 only: held, acknowledged, handler not called
+    assert replies == []
+    await loc.close()
+
+    again, _ = make_agent(zone, tmp_path, "Locator", transport=loc_t, request=("StudentLocator",))
+
+    @again.on_response("StudentLocator")
+    async def second_life(reply, ctx):
+        replies.append(reply)
+
+    await again.connect("test-zone")
+    assert await again.step("test-zone")  # packet 2: the answer is complete
+    [reply] = replies
+    assert reply.request_msg_id == msg_id
+    assert [p.packet_number for p in reply.packets] == [1, 2]
+    assert [o.typed().state_province_id for o in reply.objects] == ["AB0000000", "AB0000001"]
+    await again.close()
+
+
+async def test_an_error_answer_naming_no_object_goes_to_the_catch_all_handler(zone, tmp_path):
+    loc, _ = make_agent(zone, tmp_path, "Locator", request=("StudentLocator",))
+    res, _ = make_agent(zone, tmp_path, "Resolver", provide=("StudentLocator",))
+    errors = []
+
+    @res.on_request("StudentLocator")
+    async def refuse(request, ctx):
+        raise SIFError(8, 1, "cannot locate today")
+
+    @loc.on_response("*")
+    async def any_answer(reply, ctx):
+        errors.append((reply.request_msg_id, reply.error.category, reply.error.code))
+
+    async with res.running(), loc.running():
+        msg_id = await loc.send_request("test-zone", query())
+        await until(lambda: errors)
+    assert errors == [(msg_id, 8, 1)]
