@@ -16,3 +16,7 @@ def setup(level: str = "INFO") -> None:
         handler = logging.StreamHandler()
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, handlers=[handler], force=True)
+    if logging.getLogger().level > logging.DEBUG:
+        # one line per HTTP exchange (every pull) drowns what matters; --log-level DEBUG shows them
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -69,7 +69,7 @@ class LocatorAgent:
                  mailer: Sender = notify.send, **agent_kw) -> None:
         self.settings = settings
         self.agent = Agent(settings.agent, transports=transports, outbox=outbox, **agent_kw)
-        self.store = store or LocatorStore.from_url(settings.database)
+        self.store = store or LocatorStore.from_url(settings.database, policy=settings.policy)
         self.records = Records(self.store.engine)
         self.mailer = mailer
         self._opened = False

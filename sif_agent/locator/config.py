@@ -17,6 +17,13 @@ in ``conf/agent.example.toml``; the locator adds::
     mapping = "ohio"                       # a name in mappings/, or a path to a mapping file
     state_id_pattern = "^[A-Z]{2}[0-9]{7}$"  # optional: exclude students already holding one
 
+    [locator.transactions]                 # optional: when to give up waiting, follow up, retry
+    response_timeout = 3600.0              # seconds without an answer: a FAULT (then retried)
+    follow_up = [300, 900, 3600, 14400]    # ambiguous: re-ask the state after these waits...
+    follow_up_then = 86400                 # ...then this often
+    fault = [60, 300, 900, 3600]           # technical failures: retry after these waits...
+    fault_then = 14400                     # ...then this often
+
     [notify]                               # optional: see sif_agent.locator.notify
     ...
 
@@ -36,9 +43,11 @@ from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapp
 from . import mapping as mapping_mod
 from .determination import Mode
 from .notify import NotifyError, NotifySettings
+from .transactions import DEFAULT_POLICY, Backoff, Policy
 
 QUERY_FORMS = ("example", "conditions")
-_LOCATOR_KEYS = {"database", "state_zone", "query_form", "due_interval", "districts"}
+_LOCATOR_KEYS = {"database", "state_zone", "query_form", "due_interval", "districts", "transactions"}
+_POLICY_KEYS = {"response_timeout", "follow_up", "follow_up_then", "fault", "fault_then"}
 _DISTRICT_KEYS = {"zone", "mode", "school_year", "district_irn", "mapping", "state_id_pattern"}
 _GYEAR = re.compile(r"^[0-9]{4}$")
 
@@ -62,6 +71,7 @@ class LocatorSettings:
     query_form: str = "example"
     due_interval: float = 30.0
     notify: NotifySettings | None = None
+    policy: Policy = DEFAULT_POLICY
 
     def district(self, zone_id: str) -> DistrictSettings | None:
         return next((d for d in self.districts if d.zone == zone_id), None)
@@ -116,6 +126,32 @@ def _district(t: Any, zone_ids: set[str], base: Path) -> DistrictSettings:
                             mapping=_mapping(t.get("mapping"), where, base), state_id_pattern=pattern)
 
 
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number of seconds")
+    return float(value)
+
+
+def _policy(t: Any) -> Policy:
+    where = "[locator.transactions]"
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(t) - _POLICY_KEYS
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {where}: {', '.join(sorted(unknown))}")
+
+    def backoff(name: str, default: Backoff) -> Backoff:
+        steps = t.get(name, default.steps)
+        if not isinstance(steps, (list, tuple)):
+            raise ConfigError(f"{where} {name} must be a list of seconds, e.g. [60, 300, 900]")
+        return Backoff(tuple(_seconds(v, f"{where} {name}") for v in steps),
+                       _seconds(t.get(f"{name}_then", default.then), f"{where} {name}_then"), default.jitter)
+
+    return Policy(follow_up=backoff("follow_up", DEFAULT_POLICY.follow_up), fault=backoff("fault", DEFAULT_POLICY.fault),
+                  response_timeout=_seconds(t.get("response_timeout", DEFAULT_POLICY.response_timeout),
+                                            f"{where} response_timeout"))
+
+
 def from_mapping(data: Mapping[str, Any], base: Path = Path(".")) -> LocatorSettings:
     extra = set(data) - {"agent", "zones", "locator", "notify"}
     if extra:
@@ -155,7 +191,8 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path(".")) -> LocatorSett
         except NotifyError as exc:
             raise ConfigError(str(exc)) from None
     return LocatorSettings(agent=agent, database=_url(database, base), state_zone=state, districts=districts,
-                           query_form=form, due_interval=float(interval), notify=notify)
+                           query_form=form, due_interval=float(interval), notify=notify,
+                           policy=_policy(loc.get("transactions", {})))
 
 
 def load(path: str | os.PathLike) -> LocatorSettings:

@@ -17,8 +17,9 @@ process serialises through a lock) and records a receipt in the same commit.
 Idempotency: a trigger given with a ``msg_id`` is applied once per (transaction, receipt kind,
 msg_id) (a unique constraint backs the check, so a concurrent redelivery on PostgreSQL is also
 caught); the second application returns ``Applied(applied=False)`` and changes nothing. A
-response whose ``in_reply_to`` is not the transaction's current request is stale: recorded,
-not applied.
+response whose ``in_reply_to`` is an earlier request of another IdStatus than the current
+one is stale, and an answer the transaction can no longer take (final, matched) is late: both
+recorded, not applied (see ``transactions.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from messages import Error, SIFError
 from messages.objects import StudentLocator, is_transaction_id, new_transaction_id
 
 from .transactions import (
-    AWAITING, DEFAULT_POLICY, REQUEST_KIND, RESPONSES, SENDS, Candidate, IllegalTransition, Policy, Trigger,
+    AWAITING, DEFAULT_POLICY, REQUEST_KIND, RESPONSES, SENDS, TRANSITIONS, Candidate, IllegalTransition, Policy, Trigger,
     TxnState, classify, plan,
 )
 
@@ -89,6 +90,7 @@ receipts_t = Table(
     Column("from_state", String(16), nullable=True),
     Column("to_state", String(16), nullable=True),
     Column("msg_id", String(64), nullable=True),
+    Column("request_kind", String(16), nullable=True),  # a request's IdStatus
     Column("summary", Text, nullable=True),
     UniqueConstraint("transaction_id", "kind", "msg_id", name="uq_locator_receipt_msg"),
     Index("ix_locator_receipt_msg", "msg_id"),
@@ -173,6 +175,7 @@ class Receipt:
     from_state: str | None
     to_state: str | None
     msg_id: str | None
+    request_kind: str | None
     summary: str | None
 
 
@@ -315,12 +318,21 @@ class LocatorStore:
             if seen is not None:
                 return Applied(txn, False, f"duplicate: {kind} {msg_id} already applied")
         is_answer = trigger in RESPONSES or trigger is Trigger.FAILED_TECHNICALLY
+        reason = None
         if is_answer and in_reply_to is not None and in_reply_to != txn.request_msg_id:
-            reason = (f"stale: answers request {in_reply_to}, the current request is "
-                      f"{txn.request_msg_id or 'none'}")
+            asked = (await conn.execute(select(receipts_t.c.request_kind).where(and_(
+                receipts_t.c.transaction_id == txn_id, receipts_t.c.kind == "request",
+                receipts_t.c.msg_id == in_reply_to)))).scalar()
+            if trigger is Trigger.FAILED_TECHNICALLY or asked is None or asked != txn.request_kind:
+                reason = (f"stale: answers request {in_reply_to}, the current request is "
+                          f"{txn.request_msg_id or 'none'}")
+        if reason is None and trigger in RESPONSES and (txn.state, trigger) not in TRANSITIONS:
+            reason = f"late: the transaction is {txn.state.value} and takes no {trigger.value} any more"
+        if reason is not None:
             await conn.execute(insert(receipts_t).values(
                 transaction_id=txn_id, at=now, kind=kind, trigger=trigger.value, from_state=txn.state.value,
                 to_state=txn.state.value, msg_id=msg_id, summary=f"{reason} ({summary or trigger.value})"))
+            log.info("transaction %s: %s %s", txn_id, trigger.value, reason)
             return Applied(txn, False, reason)
         try:
             step = plan(txn.state, trigger, txn.attempts, now, txn.next_attempt_at, self.policy, self.rand)
@@ -353,7 +365,8 @@ class LocatorStore:
         await conn.execute(update(transactions_t).where(transactions_t.c.transaction_id == txn_id).values(**values))
         await conn.execute(insert(receipts_t).values(
             transaction_id=txn_id, at=now, kind=kind, trigger=trigger.value, from_state=txn.state.value,
-            to_state=step.state.value, msg_id=msg_id, summary=summary or _summary(trigger, values)))
+            to_state=step.state.value, msg_id=msg_id, summary=summary or _summary(trigger, values),
+            request_kind=values.get("request_kind", txn.request_kind) if kind == "request" else None))
         log.info("transaction %s: %s -> %s (%s)", txn_id, txn.state.value, step.state.value, trigger.value)
         return Applied(await self._get(conn, txn_id), True)
 
@@ -374,7 +387,7 @@ class LocatorStore:
                                .values(request_kind=id_status, request_msg_id=msg_id, updated_at=now))
             await conn.execute(insert(receipts_t).values(
                 transaction_id=txn_id, at=now, kind="request", from_state=txn.state.value, to_state=txn.state.value,
-                msg_id=msg_id, summary=f"{id_status} sent ({msg_id})"))
+                msg_id=msg_id, request_kind=id_status, summary=f"{id_status} sent ({msg_id})"))
             return await self._get(conn, txn_id)
 
     async def reschedule(self, txn_id: str, at: float | None = None) -> Txn:

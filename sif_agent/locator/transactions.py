@@ -34,13 +34,17 @@ Decisions the brief left open:
   refreshes the candidates). A technical failure of a follow-up also leaves it ``AMBIGUOUS``
   (the next follow-up simply tries again): turning it into a FAULT would hide the candidates
   and block a district-side resolution because the state zone hiccupped.
-* A response to an older request than the transaction's current one (``in_reply_to`` !=
-  ``request_msg_id``) is stale and ignored by the store, e.g. a follow-up's Ambiguous arriving
-  after the district sent Resolve.
 * ``RESOLVE_SENT`` / ``NEW_SENT`` accept ``GOT_AMBIGUOUS`` (the state did not accept the pick
   and still reports candidates) and ``GOT_CANCELLED``, besides the brief's MATCHED/ERROR/FAULT.
 * ``FAULT`` remembers what failed (``request_kind``: Request / Resolve / New), and ``RETRY``
   re-sends that, so a Resolve that hit a dead zone is retried as a Resolve.
+* ``FAULT`` accepts the state's answers: the answer to a request that timed out may still
+  arrive (a slow SSID database), and it is as good as the answer to its retry.
+* An answer to an earlier request of the same IdStatus as the current one (a timed-out
+  Request answered after its retry went out) is applied like an answer to the current one;
+  only an answer to a superseded request of another kind (a follow-up's answer after Resolve
+  was sent) is stale. An answer the transaction can no longer take (it is final, or matched)
+  is recorded and ignored, never an error.
 * ``FAILED_TECHNICALLY`` in ``FAULT`` (the retry itself could not be delivered) stays ``FAULT``
   with a longer wait; in ``MATCHED`` (the write-back could not be published) stays ``MATCHED``
   and the write-back is retried on the fault backoff.
@@ -141,6 +145,8 @@ TRANSITIONS: Mapping[tuple[TxnState, Trigger], TxnState] = {
     **{(S.NEW_SENT, t): s for t, s in _ANSWERS.items()},
     (S.FAULT, T.RETRY): S.SENT,
     (S.FAULT, T.FAILED_TECHNICALLY): S.FAULT,
+    # the answer to the request that timed out arrives after all: it counts
+    **{(S.FAULT, t): s for t, s in _ANSWERS.items() if t not in (T.FAILED_TECHNICALLY, T.CANCEL)},
     (S.FAULT, T.CANCEL): S.CANCELLED,
     (S.MATCHED, T.WROTE_BACK): S.WRITTEN_BACK,
     (S.MATCHED, T.FAILED_TECHNICALLY): S.MATCHED,  # write-back failed: retried on backoff

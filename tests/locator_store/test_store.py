@@ -101,9 +101,29 @@ async def test_illegal_trigger_changes_nothing(store, clock):
     txn = await new(store)
     clock.advance(5)
     with pytest.raises(IllegalTransition, match=txn.transaction_id):
-        await store.apply_trigger(txn.transaction_id, T.GOT_VALID, state_id="X", msg_id="R9")
+        await store.apply_trigger(txn.transaction_id, T.WROTE_BACK, msg_id="E9")
     assert await store.get(txn.transaction_id) == txn
     assert len(await store.receipts(txn.transaction_id)) == 1
+
+
+async def test_an_answer_the_transaction_can_no_longer_take_is_recorded_not_applied(store, clock):
+    txn_id = await sent(store, clock)
+    await store.apply_trigger(txn_id, T.GOT_VALID, state_id="AB1234567", msg_id="R1")
+    await store.apply_trigger(txn_id, T.WROTE_BACK, msg_id="W1")
+    done = await store.get(txn_id)
+    late = await store.apply_trigger(txn_id, T.GOT_VALID, state_id="CD7654321", msg_id="R2")
+    assert not late.applied and late.reason.startswith("late")
+    assert await store.get(txn_id) == done  # still the first answer's ID
+    assert (await store.receipts(txn_id))[-1].summary.startswith("late")
+
+
+async def test_a_timed_out_request_answered_after_its_retry_went_out_counts(store, clock):
+    txn_id = await sent(store, clock)  # request R0 (see sent())
+    first = (await store.get(txn_id)).request_msg_id
+    await store.apply_trigger(txn_id, T.FAILED_TECHNICALLY, error_text="no answer in time")
+    await store.apply_trigger(txn_id, T.RETRY, msg_id="Q2")
+    answer = await store.apply_trigger(txn_id, T.GOT_VALID, state_id="AB1234567", msg_id="R1", in_reply_to=first)
+    assert answer.applied and answer.txn.state is S.MATCHED  # same IdStatus (Request): as good as Q2's answer
 
 
 async def test_payload_checks(store, clock):
