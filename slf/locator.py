@@ -73,6 +73,7 @@ def console(ctx: click.Context, database: str | None, config_path: Path | None) 
     elif "://" not in database:
         database = f"sqlite+aiosqlite:///{Path(database).resolve()}"
     ctx.obj = database
+    ctx.meta["locator_config"] = config_path
 
 
 def _with_store(database: str, work: Callable[..., Awaitable[Any]]) -> Any:
@@ -255,3 +256,85 @@ def resolve_cmd(database: str, txn_id: str, pick: str | None, ask_new: bool) -> 
     _with_store(database, work)
     what = "a new state ID" if ask_new else f"state ID {pick}"
     click.echo(f"{txn_id}: {what} queued; the running locator sends it to the state on its next pass")
+
+
+SUBMIT_EXTRA = ("StudentRefId", "District")
+
+
+@console.command("submit")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--district", "district_zone", default=None, metavar="ZONE",
+              help="District zone for rows without a District column (default: the only one configured).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.pass_context
+def submit_cmd(ctx: click.Context, csv_file: Path, district_zone: str | None, as_json: bool) -> None:
+    """Start lookups by hand, one per row of FILE.csv (needs --config: mappings and districts).
+
+    \b
+    Columns: StudentRefId (the SIS's RefId of the student, so that the state ID can be
+    written back to it), optional District (a district zone id), then the student columns of
+    `slf sis-sim run --help`:
+      LocalId,FirstName,MiddleName,LastName,BirthDate,Gender,Race,HispanicLatino,Language,
+      BirthPlaceCity,Grade,SchoolIRN,SchoolName,EntryDate,AdmissionReason
+    The values are read through the district's mapping and code tables exactly as if the SIS
+    had published them. Rows that cannot be looked up (required fields missing, student
+    already in a transaction) are listed and skipped; the others become NEW transactions that
+    the running locator sends on its next pass. Exit status 1 if any row was skipped.
+    """
+    from sif_agent.locator.agent import LocatorAgent
+    from sif_agent.sissim import StudentFileError, parse_csv_with, plan
+
+    config_path = ctx.meta.get("locator_config")
+    if config_path is None:
+        raise click.UsageError("submit needs --config (the locator's TOML: its districts and mappings), "
+                               "e.g. slf locator console --config conf/locator.example.toml submit FILE.csv")
+    settings = _load(config_path)
+    try:
+        rows = parse_csv_with(csv_file.read_text(encoding="utf-8"), extra=SUBMIT_EXTRA,
+                              required_extra=("StudentRefId",), path=str(csv_file))
+    except (StudentFileError, UnicodeDecodeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    zones = {d.zone: d for d in settings.districts}
+
+    async def main() -> list[tuple[int, str, str, str]]:
+        loc = LocatorAgent(settings)
+        out = []
+        try:
+            await loc.open()
+            for n, (student, extra) in enumerate(rows, 1):
+                zone = extra.get("District") or district_zone or (next(iter(zones)) if len(zones) == 1 else None)
+                district = zones.get(zone or "")
+                if district is None:
+                    out.append((n, student.local_id, "skipped", f"district zone {zone!r} is not configured "
+                                f"({', '.join(zones)}); give a District column or --district"))
+                    continue
+                known = {sch.state_province_id: ref for ref, sch in (await loc.records.schools(district.zone)).items()
+                         if getattr(sch, "state_province_id", None)}
+                objects = {p.object_name: p.object for p in plan(
+                    [(extra["StudentRefId"], student)], school_year=int(district.school_year),
+                    district_irn=district.district_irn, school_refs=known)}
+                try:
+                    txn = await loc.submit(district, objects["StudentPersonal"], objects["StudentSchoolEnrollment"],
+                                           objects.get("SchoolInfo"))
+                except ValueError as exc:
+                    out.append((n, student.local_id, "skipped", str(exc)))
+                else:
+                    out.append((n, student.local_id, txn.transaction_id, f"new in {district.zone}"))
+        finally:
+            await loc.close()
+            await loc.agent.close()
+        return out
+
+    results = asyncio.run(main())
+    for n, local_id, txn, what in results:
+        if as_json:
+            click.echo(json.dumps({"row": n, "local_id": local_id, "transaction_id": None if txn == "skipped" else txn,
+                                   "result": what}))
+        else:
+            click.echo(f"row {n}  {local_id:<12} {txn:<32}  {what}")
+    skipped = sum(1 for r in results if r[2] == "skipped")
+    if not as_json:
+        click.echo(f"{len(results) - skipped} transaction(s) created, {skipped} row(s) skipped; "
+                   "the running locator sends them on its next pass")
+    if skipped:
+        ctx.exit(1)

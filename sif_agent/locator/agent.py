@@ -184,18 +184,54 @@ class LocatorAgent:
             student.state = determination.apply(student.state, decision)
             collected = collect(record, schools, district.mapping, enrollment=inc.enrollment, school=inc.school,
                                 settings={"district_irn": district.district_irn})
-            txn = await self.store.create(
-                district.zone, student_ref, _inputs(collected), district_irn=district.district_irn,
-                school_irn=collected.fields.get(SCHOOL_IRN),
-                local_id=record.personal.local_id if record.personal else None,
-                summary=f"{decision.reason}; {inc.explanation}")
-            student.transaction_id = txn.transaction_id
-            await self.records.put(student)
+            txn = await self._open(district, student, collected, f"{decision.reason}; {inc.explanation}")
             await self.send(txn, Trigger.SEND)
         else:
             student.state = determination.apply(student.state, decision)
             await self.records.put(student)
         return decision
+
+    async def _open(self, district: DistrictSettings, student, collected: Collected, summary: str) -> Txn:
+        """A NEW transaction for the student (due at once), remembered on the student's record."""
+        personal = student.record.personal
+        txn = await self.store.create(
+            district.zone, student.record.student_ref, _inputs(collected), district_irn=district.district_irn,
+            school_irn=collected.fields.get(SCHOOL_IRN), local_id=personal.local_id if personal else None,
+            summary=summary)
+        student.transaction_id = txn.transaction_id
+        await self.records.put(student)
+        return txn
+
+    async def submit(self, district: DistrictSettings, personal: StudentPersonal, enrollment, school=None) -> Txn:
+        """A lookup started by hand (console ``submit``): the student's objects as the SIS would
+        publish them, folded into the record; determination and inclusion are skipped (a person
+        decided). Refused (ValueError, nothing written) while the student is in a transaction
+        or when required fields are missing. The running agent sends it on its next pass."""
+        await self.open()
+        student = await self.records.get(district.zone, personal.ref_id)
+        if student.state is determination.LookupState.IN_TRANSACTION:
+            raise ValueError(f"already being looked up (transaction {student.transaction_id})")
+        if student.state is determination.LookupState.DONE:
+            raise ValueError(f"already looked up: transaction {student.transaction_id} wrote the state ID back")
+        if student.state is determination.LookupState.CANCELLED:
+            raise ValueError("the student was deleted in the SIS or cancelled at the console")
+        record = student.record
+        record.personal = personal
+        record.enrollments[enrollment.ref_id] = enrollment
+        schools = dict(await self.records.schools(district.zone))
+        if school is not None:
+            schools[school.ref_id] = school
+        collected = collect(record, schools, district.mapping, enrollment=enrollment, school=school,
+                            settings={"district_irn": district.district_irn})
+        if not collected.complete:
+            problems = [*(f"{t}: missing" for t in collected.missing),
+                        *(f"{t}: {why}" for t, why in collected.invalid.items())]
+            raise ValueError("cannot be looked up: " + "; ".join(problems))
+        if school is not None:
+            await self.records.put_school(district.zone, school)
+        student.state = determination.transition(student.state, determination.Trigger.START)
+        student.reason = "submitted at the console"
+        return await self._open(district, student, collected, "submitted at the console")
 
     def _hooks(self, district: DistrictSettings) -> tuple[inclusion.Hook, ...]:
         if district.state_id_pattern:

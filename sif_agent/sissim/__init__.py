@@ -6,7 +6,7 @@ the locator and resolver; nothing in the runtime imports it.
 
 from .agent import OBJECTS, STYLES, Planned, SisSimulator, plan, sim_settings
 from .store import RESULT_COLUMNS, Result, Results, ResultsFileError, read_results, results_csv
-from .students import COLUMNS, Student, StudentFileError, generate, parse_csv, read_csv, to_csv, write_csv
+from .students import COLUMNS, Student, StudentFileError, generate, parse_csv, parse_csv_with, read_csv, to_csv, write_csv
 
 __all__ = [
     "COLUMNS", "OBJECTS", "RESULT_COLUMNS", "STYLES", "Planned", "Result", "Results", "ResultsFileError",

@@ -134,6 +134,13 @@ def check_value(column: str, value: str) -> str:
 
 def parse_csv(text: str, *, path: str | None = None) -> list[Student]:
     """Students from CSV text (see the module documentation for the format)."""
+    return [student for student, _ in parse_csv_with(text, path=path)]
+
+
+def parse_csv_with(text: str, *, extra: tuple[str, ...] = (), required_extra: tuple[str, ...] = (),
+                   path: str | None = None) -> list[tuple[Student, dict[str, str]]]:
+    """Students, each with the values of the ``extra`` columns the file has (e.g. the console's
+    StudentRefId and District); ``required_extra`` must be in the header."""
     if text.startswith("\ufeff"):
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -145,8 +152,9 @@ def parse_csv(text: str, *, path: str | None = None) -> list[Student]:
     except csv.Error as exc:
         raise StudentFileError(f"header: {exc}", path=path) from None
     header = [h.strip() for h in header]
-    missing = [c for c in COLUMNS if c not in header]
-    extra = [h for h in header if h not in COLUMNS]
+    allowed = extra
+    missing = [c for c in (*COLUMNS, *required_extra) if c not in header]
+    extra = [h for h in header if h not in COLUMNS and h not in allowed]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if missing or extra or dupes:
         parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
@@ -155,7 +163,8 @@ def parse_csv(text: str, *, path: str | None = None) -> list[Student]:
         raise StudentFileError("header: " + "; ".join(parts) + f" (expected {','.join(COLUMNS)})",
                                row=None, line=1, path=path)
     index = {c: header.index(c) for c in COLUMNS}
-    students: list[Student] = []
+    extra_index = {c: header.index(c) for c in allowed if c in header}
+    students: list[tuple[Student, dict[str, str]]] = []
     seen: dict[str, int] = {}
     row_no = 0
     while True:
@@ -183,7 +192,7 @@ def parse_csv(text: str, *, path: str | None = None) -> list[Student]:
             raise StudentFileError(f"LocalId {student.local_id!r} is already used by row {seen[student.local_id]}",
                                    row=row_no, line=line, column="LocalId", path=path)
         seen[student.local_id] = row_no
-        students.append(student)
+        students.append((student, {c: cells[i].strip() for c, i in extra_index.items()}))
     if not students:
         raise StudentFileError("the file has a header but no students", path=path)
     return students

@@ -15,7 +15,7 @@ import pytest
 from tests.zone.process import ZoneProcess
 
 from .support import (
-    DISTRICT_ZONE, SLF, STATE_ZONE, Auditor, LocatorProcess, ScriptedState, expected_ids, finished, locator_config, sis_results, start_sis,
+    DISTRICT_ZONE, SLF, STATE_ZONE, Auditor, LocatorProcess, state_id, ScriptedState, expected_ids, finished, locator_config, sis_results, start_sis,
     until,
 )
 
@@ -172,3 +172,36 @@ async def test_answers_slower_than_the_response_timeout(zones, tmp_path, locator
         per_txn[txn] = per_txn.get(txn, 0) + 1
     assert len(per_txn) == N and max(per_txn.values()) >= 2  # re-sent under the same TransactionId
     assert "sent -> fault (failed_technically)" in loc.text()  # timed out, then retried
+
+
+async def test_console_submit_starts_lookups_by_hand(zones, tmp_path, locator_proc):
+    """Staff submit a CSV: complete rows become transactions the running locator sends; the
+    state ID goes back to the SIS's RefId; an incomplete row is named and skipped."""
+    district, state = zones
+    config = locator_config(tmp_path, district, state)
+    scripted, auditor = ScriptedState.create(state, tmp_path), Auditor.create(district, tmp_path)
+    header = ("StudentRefId,LocalId,FirstName,MiddleName,LastName,BirthDate,Gender,Race,HispanicLatino,Language,"
+              "BirthPlaceCity,Grade,SchoolIRN,SchoolName,EntryDate,AdmissionReason")
+    rows = [
+        "A1B2C3D4E5F60718293A4B5C6D7E8F90,900001,Amara,Grace,Okafor,2017-04-12,F,1002,No,eng,Columbus,03,012345,"
+        "Maple Elementary,2026-08-19,1",
+        "B1B2C3D4E5F60718293A4B5C6D7E8F90,900002,Luis,,Ortega,2016-01-30,M,1000,Yes,spa,,04,012345,"
+        "Maple Elementary,2026-08-19,1",  # no middle name, no birthplace: Ohio requires both
+    ]
+    (tmp_path / "submit.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(scripted.agent.running())
+        await stack.enter_async_context(auditor.agent.running())
+        loc = locator_proc(config)
+        await until(lambda: loc.registered(DISTRICT_ZONE, STATE_ZONE))
+        done = subprocess.run([SLF, "locator", "console", "--config", str(config), "submit",
+                               str(tmp_path / "submit.csv")], capture_output=True, text=True)
+        assert done.returncode == 1, done.stderr  # one row skipped
+        lines = done.stdout.splitlines()
+        assert "900001" in lines[0] and "new in district-zone" in lines[0]
+        assert "900002" in lines[1] and "skipped" in lines[1] and "MiddleName: missing" in lines[1]
+        assert "PlaceOfBirth: missing" in lines[1]
+        await until(lambda: len(auditor.changes) == 1)
+    assert auditor.changes == {"A1B2C3D4E5F60718293A4B5C6D7E8F90": [state_id("Amara", "Okafor", "2017-04-12")]}
+    [row] = console_list(config)
+    assert row["state"] == "written_back" and row["local_id"] == "900001"
