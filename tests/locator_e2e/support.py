@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import signal
 import subprocess
 import sys
 import zlib
@@ -25,7 +24,7 @@ from sif_agent.config import AgentSettings, ObjectLists, RetrySettings, TlsSetti
 from sif_agent.handlers import DEFERRED
 from sif_agent.requests import RequestRef
 from sif_agent.runtime import Agent
-from tests.zone.process import ZoneProcess
+from tests.zone.process import ZoneProcess, kill, stop
 
 SLF = str(Path(sys.executable).with_name("slf"))
 LOCATOR, RESOLVER, SIS, AUDITOR = "ITC01-StudentLocator", "State-StudentResolver", "District043802-SIS", "Agent-5"
@@ -113,17 +112,10 @@ class LocatorProcess:
         return self
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill(self.proc)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop(self.proc, 15)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -65,6 +65,23 @@ authentication = "{authentication}"
 '''
 
 
+def kill(proc: subprocess.Popen | None) -> None:
+    """SIGKILL (no chance to clean up), then reap."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM (graceful stop); SIGKILL if it has not ended in ``timeout`` seconds."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill(proc)
+
+
 @dataclass
 class ZoneProcess:
     workdir: Path
@@ -107,17 +124,10 @@ class ZoneProcess:
         raise RuntimeError("zone did not start in time")
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill(self.proc)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop(self.proc)
 
     def client(self, name: str | None) -> httpx.AsyncClient:
         files = self.pki.client(name) if name else None
