@@ -379,14 +379,18 @@ class Agent(Handlers):
         await self.outbox.put(ref.zone_id, packets, key=_response_key(ref.zone_id, ref.source_id, ref.msg_id))
 
     async def respond(self, ref: RequestRef, objects: Iterable[Any] | None = None,
-                      error: SIFError | None = None) -> None:
+                      error: SIFError | None = None, *, deliver: bool = True) -> None:
         """Answer a request whose handler returned ``DEFERRED``: objects, or a SIF_Error.
 
         Idempotent per request: a second call stores nothing new. The packets are stored
         before delivery is tried; if the zone cannot be reached they go with the next flush.
+        With ``deliver=False`` they are only stored (the caller commits its own bookkeeping
+        first; the zone's loop sends them).
         """
         await self.open()
         await self._store_answer(ref, objects, error)
+        if not deliver:
+            return
         try:
             await self.outbox.deliver(self.sessions[ref.zone_id])
         except (TransportError, ProtocolError, SIFError) as exc:

@@ -7,12 +7,12 @@ import click
 from .certs import certs
 from .demo import demo
 from .locator import locator
+from .resolver import resolver
 from .sif import sif
 from .sis_sim import sis_sim
 from .zone import zone
 
 PLANNED = {
-    "resolver": "Student Resolver agent (state side).",
     "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
 }
 
@@ -32,6 +32,7 @@ main.add_command(demo)
 main.add_command(certs)
 main.add_command(sis_sim)
 main.add_command(locator)
+main.add_command(resolver)
 
 
 def _planned(name: str, text: str) -> click.Group:
