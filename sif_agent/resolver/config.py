@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..codetables import CodeTable, CodeTableError, table_from_spec
 from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping
 from .db import url_of
-from .paths import PathError, parse_path
+from ..sifpath import PathError, parse_path
 from .tables import CORE_ATTRIBUTES, CORE_NAMES, FORMATS, AttributeColumn
 
 POLICIES = ("request", "batch_num", "day")

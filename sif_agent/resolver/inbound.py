@@ -30,7 +30,7 @@ from messages.codes import ErrorCategory, RequestResponseCode
 from messages.objects import IdStatus, is_transaction_id
 
 from ..codetables import CodeTable, UnknownCode, translate
-from .paths import PathError, first, parse_path, put
+from ..sifpath import PathError, first, parse_path, put
 from .tables import AttributeColumn
 
 #: IdStatus values a district sends (the others are the state's answers)

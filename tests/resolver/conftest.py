@@ -150,7 +150,7 @@ def request(loc: StudentLocator | None = None, *, form: str = "example", source:
 
 def conditions(loc: StudentLocator) -> list[Condition]:
     """The condition paths the locator's mapping emits, for every value ``loc`` carries."""
-    from sif_agent.resolver.paths import first
+    from sif_agent.sifpath import first
 
     el = loc.to_element()
     paths = ["@IdStatus", "@TransactionId", "StateProvinceId", "LocalId", 'RequestingAgencyId[@Type="LEA"]',

@@ -11,7 +11,7 @@ from messages.objects import Name
 from sif_agent.codetables import CodeTable
 from sif_agent.resolver import inbound
 from sif_agent.resolver.config import from_mapping
-from sif_agent.resolver.paths import PathError, first, parse_path, put
+from sif_agent.sifpath import PathError, first, parse_path, put
 from sif_agent.resolver.tables import CORE_ATTRIBUTES, AttributeColumn
 
 from .conftest import TXN, request
