@@ -1,0 +1,287 @@
+"""Multi-pass blocking: which stored records are worth scoring against a query.
+
+Scoring every student is impossible at 10 million, so candidates come from several indexed
+keys, unioned; each key survives a different kind of error (a surname change, a nickname, a
+birth-date typo, a day/month swap, first and last given the other way round). A key whose
+block is too large is tightened (gender, then first initial) and, if still too large, cut;
+both are reported in the result: candidates are never dropped silently, because a silently
+empty candidate list means a duplicate ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any, Protocol
+
+from .nicknames import canonical_first_names
+from .phonetic import phonetic
+from .standardize import Standardized, StudentRecord, standardize
+
+# pass names (the first field of every key string)
+BIRTH_LAST = "BL"  # birth date + phonetic of each last-name token
+BIRTH_FIRST = "BF"  # birth date + phonetic of the canonical first name
+YEAR_LAST_FIRST = "YLF"  # birth year + phonetic(last) + phonetic(first)
+MONTHDAY_LAST_FIRST = "MLF"  # birth month/day + phonetic(last) + phonetic(first): survives a year typo
+SSN = "SSN"
+
+AS_GIVEN, DAY_MONTH_SWAP, NAME_SWAP = "", "day_month_swap", "name_swap"
+
+
+@dataclass(frozen=True)
+class _Parts:
+    birth_date: date | None
+    last_codes: tuple[str, ...]
+    first_codes: tuple[str, ...]
+    ssn: str
+
+
+def _parts(r: Standardized) -> _Parts:
+    return _Parts(r.birth_date, r.last_token_phonetics, r.canonical_phonetics, r.ssn)
+
+
+def _swapped_names(r: Standardized) -> _Parts:
+    """First and last given the other way round: the query's first name plays the surname."""
+    last_codes = {phonetic(t) for t in r.first_key.split()}
+    if len(r.first_key.split()) > 1:
+        last_codes.add(phonetic(r.first_key))
+    first_codes = {phonetic(c) for c in canonical_first_names(r.last_key)} if r.last_key else set()
+    return _Parts(r.birth_date, tuple(sorted(c for c in last_codes if c)),
+                  tuple(sorted(c for c in first_codes if c)), "")
+
+
+def _keys(p: _Parts, with_ssn: bool = True) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    d = p.birth_date
+    if d is not None:
+        ymd, year, md = f"{d.year:04d}{d.month:02d}{d.day:02d}", f"{d.year:04d}", f"{d.month:02d}{d.day:02d}"
+        out += [(BIRTH_LAST, f"{BIRTH_LAST}|{ymd}|{lc}") for lc in p.last_codes]
+        out += [(BIRTH_FIRST, f"{BIRTH_FIRST}|{ymd}|{fc}") for fc in p.first_codes]
+        for lc in p.last_codes:
+            for fc in p.first_codes:
+                out.append((YEAR_LAST_FIRST, f"{YEAR_LAST_FIRST}|{year}|{lc}|{fc}"))
+                out.append((MONTHDAY_LAST_FIRST, f"{MONTHDAY_LAST_FIRST}|{md}|{lc}|{fc}"))
+    if with_ssn and p.ssn:
+        out.append((SSN, f"{SSN}|{p.ssn}"))
+    return out
+
+
+def record_keys(record: Standardized) -> tuple[str, ...]:
+    """The key strings to index a stored record (one version of a student) under."""
+    return tuple(dict.fromkeys(k for _, k in _keys(_parts(record))))
+
+
+@dataclass(frozen=True)
+class QueryKey:
+    """One key to look up for a query, with the narrowing values it would be tightened by."""
+
+    key: str
+    pass_name: str
+    variant: str = AS_GIVEN  # "", "day_month_swap" or "name_swap"
+    gender: str = ""
+    first_initial: str = ""
+
+
+def query_keys(query: Standardized) -> tuple[QueryKey, ...]:
+    """Keys to look up for a query: as given, then the day/month-swapped and name-swapped variants."""
+    base = _parts(query)
+    initial = query.first_key[:1]
+    out: dict[str, QueryKey] = {}
+
+    def add(parts: _Parts, variant: str, first_initial: str, with_ssn: bool = True) -> None:
+        for pass_name, key in _keys(parts, with_ssn):
+            out.setdefault(key, QueryKey(key, pass_name, variant, query.gender, first_initial))
+
+    add(base, AS_GIVEN, initial)
+    d = query.birth_date
+    if d is not None and d.day <= 12 and d.day != d.month:
+        try:
+            swapped = date(d.year, d.day, d.month)
+        except ValueError:
+            swapped = None
+        if swapped is not None:
+            add(replace(base, birth_date=swapped), DAY_MONTH_SWAP, initial, with_ssn=False)
+    if query.first_key and query.last_key:
+        add(_swapped_names(query), NAME_SWAP, query.last_key[:1], with_ssn=False)
+    return tuple(out.values())
+
+
+# ---- the candidate source: implemented by the database layer, and in memory below ----
+
+@dataclass(frozen=True)
+class Narrowing:
+    """Extra conditions on a key: rows whose gender / first initial equal these, or are blank."""
+
+    gender: str = ""
+    first_initial: str = ""
+
+    def describe(self) -> tuple[str, ...]:
+        return tuple(n for n, v in (("gender", self.gender), ("first_initial", self.first_initial)) if v)
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    key: str
+    narrowing: Narrowing = Narrowing()
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One stored version (alias) of a student: its standardised record."""
+
+    student_id: str
+    version: int
+    record: Standardized
+
+
+@dataclass(frozen=True)
+class Block:
+    """The rows of one request: at most ``limit`` rows, and how many matched in all."""
+
+    rows: tuple[CandidateRow, ...]
+    total: int
+
+
+class CandidateSource(Protocol):
+    """What the database layer implements. For each request, in order: ``total`` = the number
+    of stored rows indexed under ``key`` that satisfy ``narrowing`` (blank gender or first name
+    on a row satisfies it), ``rows`` = the first ``min(total, limit)`` of them in a stable
+    order. All requests of one call may be answered with one round trip."""
+
+    def fetch(self, requests: Sequence[BlockRequest]) -> Sequence[Block]: ...
+
+
+@dataclass(frozen=True)
+class BlockingConfig:
+    max_block: int = 500  # rows per key before it is tightened
+
+
+@dataclass(frozen=True)
+class KeyReport:
+    """What one key returned: ``left_out`` rows under the plain key were not scored because
+    the key was narrowed (``narrowed_by``) and, if ``truncated``, cut at the block limit."""
+
+    key: str
+    pass_name: str
+    variant: str
+    total: int
+    returned: int
+    narrowed_by: tuple[str, ...] = ()
+    truncated: bool = False
+
+    @property
+    def left_out(self) -> int:
+        return self.total - self.returned
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "pass_name": self.pass_name, "variant": self.variant, "total": self.total,
+                "returned": self.returned, "narrowed_by": list(self.narrowed_by), "truncated": self.truncated,
+                "left_out": self.left_out}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> KeyReport:
+        return cls(str(d["key"]), str(d["pass_name"]), str(d["variant"]), int(d["total"]), int(d["returned"]),
+                   tuple(d.get("narrowed_by") or ()), bool(d["truncated"]))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Rows found for a query, grouped by student, with the keys that found each student."""
+
+    rows: dict[str, list[CandidateRow]] = field(default_factory=dict)
+    found_by: dict[str, list[str]] = field(default_factory=dict)
+    reports: tuple[KeyReport, ...] = ()
+
+    @property
+    def incomplete(self) -> bool:
+        """True when some stored row under a looked-up key was not scored."""
+        return any(r.left_out > 0 for r in self.reports)
+
+    @property
+    def left_out(self) -> int:
+        return sum(r.left_out for r in self.reports)
+
+
+def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingConfig = BlockingConfig()
+           ) -> Candidates:
+    """Look every key up (one batch per tightening round) and union the rows by student."""
+    limit = config.max_block
+    results: dict[int, tuple[Block, Narrowing, int]] = {}  # key index -> block, narrowing, plain total
+    pending = list(range(len(keys)))
+    narrowings: dict[int, list[Narrowing]] = {}
+    for i, k in enumerate(keys):
+        steps = []
+        if k.gender:
+            steps.append(Narrowing(gender=k.gender))
+        if k.first_initial:
+            steps.append(Narrowing(gender=k.gender, first_initial=k.first_initial))
+        narrowings[i] = [Narrowing(), *steps]
+    step = 0
+    while pending:
+        requests = [BlockRequest(keys[i].key, narrowings[i][step], limit) for i in pending]
+        blocks = source.fetch(requests)
+        again = []
+        for i, block in zip(pending, blocks):
+            plain_total = block.total if step == 0 else results[i][2]
+            results[i] = (block, narrowings[i][step], plain_total)
+            if block.total > limit and step + 1 < len(narrowings[i]):
+                again.append(i)
+        pending = again
+        step += 1
+    rows: dict[str, list[CandidateRow]] = {}
+    found_by: dict[str, list[str]] = {}
+    seen: set[tuple[str, int]] = set()
+    reports = []
+    for i, k in enumerate(keys):
+        block, narrowing, plain_total = results[i]
+        reports.append(KeyReport(k.key, k.pass_name, k.variant, plain_total, len(block.rows),
+                                 narrowing.describe(), block.total > len(block.rows)))
+        for row in block.rows:
+            found = found_by.setdefault(row.student_id, [])
+            if not found or found[-1] != k.key:
+                found.append(k.key)
+            if (row.student_id, row.version) not in seen:
+                seen.add((row.student_id, row.version))
+                rows.setdefault(row.student_id, []).append(row)
+    return Candidates(rows, found_by, tuple(reports))
+
+
+class InMemoryIndex:
+    """A CandidateSource over a dict of key → rows, for tests, benchmarks and small tools."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[str, list[CandidateRow]] = {}
+        self._versions: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return sum(self._versions.values())
+
+    def add(self, student_id: str, record: StudentRecord | Standardized) -> CandidateRow:
+        """Index one version of a student (call again with another record for an alias)."""
+        std = record if isinstance(record, Standardized) else standardize(record)
+        version = self._versions.get(student_id, 0)
+        self._versions[student_id] = version + 1
+        row = CandidateRow(student_id, version, std)
+        for key in record_keys(std):
+            self._blocks.setdefault(key, []).append(row)
+        return row
+
+    def add_many(self, items: Iterable[tuple[str, StudentRecord | Standardized]]) -> None:
+        for student_id, record in items:
+            self.add(student_id, record)
+
+    def block_sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self._blocks.items()}
+
+    def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
+        out = []
+        for req in requests:
+            rows = self._blocks.get(req.key, ())
+            g, ini = req.narrowing.gender, req.narrowing.first_initial
+            if g or ini:
+                rows = [r for r in rows if (not g or not r.record.gender or r.record.gender == g)
+                        and (not ini or not r.record.first_key or r.record.first_key[0] == ini)]
+            out.append(Block(tuple(rows[:req.limit]), len(rows)))
+        return out

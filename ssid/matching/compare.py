@@ -1,0 +1,173 @@
+"""Comparison levels: how closely one field of two standardised records agrees.
+
+Fellegi–Sunter scoring needs each field reduced to a small set of agreement levels, each with
+its own m and u probability (weights.py). The levels follow spec/matching.md; a level is the
+first of the field's list that holds, so the order below is part of the definition.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from .phonetic import phonetic, spelling_key
+from .standardize import Standardized
+
+
+class Level(StrEnum):
+    EXACT = "EXACT"
+    JW_92 = "JW_92"  # Jaro-Winkler >= 0.92
+    JW_88 = "JW_88"  # Jaro-Winkler >= 0.88
+    PHONETIC = "PHONETIC"  # NYSIIS codes equal
+    NICKNAME = "NICKNAME"  # nickname table: a canonical name in common
+    TOKEN_SUBSET = "TOKEN_SUBSET"  # one name's tokens within the other's (GARCIA / GARCIA-LOPEZ)
+    INITIAL = "INITIAL"  # middle name: an initial agreeing with the other's first letter
+    DAY_MONTH_SWAPPED = "DAY_MONTH_SWAPPED"
+    ONE_DIGIT = "ONE_DIGIT"  # YYYYMMDD differs in exactly one digit
+    WITHIN_MONTH = "WITHIN_MONTH"  # same year, at most 31 days apart
+    ONE_EDIT = "ONE_EDIT"  # SSN: one substitution, insertion, deletion or transposition
+    SAME_BUILDING = "SAME_BUILDING"
+    SAME_DISTRICT = "SAME_DISTRICT"
+    SWAPPED = "SWAPPED"  # name order: first and last given the other way round
+    DIFFERENT = "DIFFERENT"
+    MISSING = "MISSING"  # either side blank: weight 0, no evidence either way
+
+
+L = Level
+#: the levels of each field, in the order they are tested (MISSING is implicit, weight 0)
+FIELD_LEVELS: dict[str, tuple[Level, ...]] = {
+    "first_name": (L.EXACT, L.JW_92, L.NICKNAME, L.TOKEN_SUBSET, L.JW_88, L.PHONETIC, L.DIFFERENT),
+    "middle_name": (L.EXACT, L.INITIAL, L.JW_92, L.NICKNAME, L.TOKEN_SUBSET, L.JW_88, L.PHONETIC, L.DIFFERENT),
+    "last_name": (L.EXACT, L.JW_92, L.TOKEN_SUBSET, L.JW_88, L.PHONETIC, L.DIFFERENT),
+    "birth_date": (L.EXACT, L.DAY_MONTH_SWAPPED, L.ONE_DIGIT, L.WITHIN_MONTH, L.DIFFERENT),
+    "gender": (L.EXACT, L.DIFFERENT),
+    "birth_city": (L.EXACT, L.JW_92, L.JW_88, L.DIFFERENT),
+    "race_ethnicity": (L.EXACT, L.DIFFERENT),
+    "native_language": (L.EXACT, L.DIFFERENT),
+    "ssn": (L.EXACT, L.ONE_EDIT, L.DIFFERENT),
+    "mothers_maiden_name": (L.EXACT, L.JW_92, L.JW_88, L.PHONETIC, L.DIFFERENT),
+    "school": (L.SAME_BUILDING, L.SAME_DISTRICT, L.DIFFERENT),
+}
+FIELDS: tuple[str, ...] = tuple(FIELD_LEVELS)
+
+_jw = JaroWinkler.similarity
+
+
+def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
+                 a_canonical: tuple[str, ...] = (), b_canonical: tuple[str, ...] = (),
+                 initials: bool = False) -> Level:
+    """Level of two comparison-form names (``Standardized.*_key``)."""
+    if not a or not b:
+        return L.MISSING
+    if a == b or a.replace(" ", "") == b.replace(" ", ""):
+        return L.EXACT
+    if initials and (len(a) == 1 or len(b) == 1):
+        return L.INITIAL if a[0] == b[0] else L.DIFFERENT
+    jw = _jw(a, b)
+    if jw >= 0.92:
+        return L.JW_92
+    if a_canonical and b_canonical and not set(a_canonical).isdisjoint(b_canonical):
+        return L.NICKNAME
+    ta, tb = set(a.split()), set(b.split())
+    if ta <= tb or tb <= ta:
+        return L.TOKEN_SUBSET
+    if jw >= 0.88:
+        return L.JW_88
+    if a_phonetic and a_phonetic == b_phonetic:
+        return L.PHONETIC
+    return L.DIFFERENT
+
+
+def compare_birth_date(a: date | None, b: date | None) -> Level:
+    if a is None or b is None:
+        return L.MISSING
+    if a == b:
+        return L.EXACT
+    if a.day == b.month and a.month == b.day and a.year == b.year:
+        return L.DAY_MONTH_SWAPPED
+    sa, sb = f"{a.year:04d}{a.month:02d}{a.day:02d}", f"{b.year:04d}{b.month:02d}{b.day:02d}"
+    if sum(x != y for x, y in zip(sa, sb)) == 1:
+        return L.ONE_DIGIT
+    if a.year == b.year and abs((a - b).days) <= 31:
+        return L.WITHIN_MONTH
+    return L.DIFFERENT
+
+
+def compare_exact(a: str, b: str) -> Level:
+    if not a or not b:
+        return L.MISSING
+    return L.EXACT if a == b else L.DIFFERENT
+
+
+def compare_city(a: str, b: str) -> Level:
+    if not a or not b:
+        return L.MISSING
+    if a == b:
+        return L.EXACT
+    jw = _jw(a, b)
+    return L.JW_92 if jw >= 0.92 else L.JW_88 if jw >= 0.88 else L.DIFFERENT
+
+
+def compare_ssn(a: str, b: str) -> Level:
+    if not a or not b:
+        return L.MISSING
+    if a == b:
+        return L.EXACT
+    return L.ONE_EDIT if OSA.distance(a, b, score_cutoff=1) <= 1 else L.DIFFERENT
+
+
+def compare_school(a: Standardized, b: Standardized) -> Level:
+    if not a.district or not b.district:
+        return L.MISSING
+    if a.district != b.district:
+        return L.DIFFERENT
+    return L.SAME_BUILDING if a.building and a.building == b.building else L.SAME_DISTRICT
+
+
+def compare(q: Standardized, c: Standardized) -> dict[str, Level]:
+    """The level of every field for query ``q`` against candidate ``c``."""
+    return {
+        "first_name": compare_name(q.first_key, c.first_key, q.first_phonetic, c.first_phonetic,
+                                   q.first_canonical, c.first_canonical),
+        "middle_name": compare_name(q.middle_key, c.middle_key, initials=True),
+        "last_name": compare_name(q.last_key, c.last_key, q.last_phonetic, c.last_phonetic),
+        "birth_date": compare_birth_date(q.birth_date, c.birth_date),
+        "gender": compare_exact(q.gender, c.gender),
+        "birth_city": compare_city(q.birth_city, c.birth_city),
+        "race_ethnicity": compare_exact(q.race_ethnicity, c.race_ethnicity),
+        "native_language": compare_exact(q.native_language, c.native_language),
+        "ssn": compare_ssn(q.ssn, c.ssn),
+        "mothers_maiden_name": compare_name(q.mothers_maiden_name, c.mothers_maiden_name,
+                                            phonetic(q.mothers_maiden_name), phonetic(c.mothers_maiden_name)),
+        "school": compare_school(q, c),
+    }
+
+
+def keying_slip(a: str, b: str) -> bool:
+    """True when two different names differ by one slip of the keyboard after the first letter:
+    two adjacent letters transposed (JOHN/JHON), a doubled letter (ANA/ANNA), or a letter
+    dropped or added in a name of five letters or more (JAYDN/JAYDEN). A substituted letter is
+    not a slip here (JAYDEN/JAYLEN may be twins), nor is a letter more in a short name
+    (LEO/LEON, IAN/IVAN)."""
+    if a == b or not a or not b or a[0] != b[0]:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    for i in range(1, len(long_)):
+        if long_[:i] + long_[i + 1:] == short:
+            doubled = long_[i - 1] == long_[i] or (i + 1 < len(long_) and long_[i + 1] == long_[i])
+            if doubled or len(short) >= 5:
+                return True
+    return False
+
+
+def spelling_variant(a: str, b: str) -> bool:
+    """True when two different names are spellings of one name (equal ``spelling_key``:
+    SOFIA/SOPHIA, VICTORIA/VIKTORIA), as opposed to similar names (JAYDEN/JAYLEN, LILY/LILA)."""
+    return a != b and bool(a) and spelling_key(a) == spelling_key(b)

@@ -1,0 +1,169 @@
+"""Decide: match, potential matches or no match, from scored candidates.
+
+The errors are not symmetric (spec/matching.md): a false match hands one child another
+child's record, so an automatic match needs a weight above T_match, a clear margin over the
+next student, and no hard conflict (two different SSNs; a possible twin). Between T_review and
+that, at most K candidates go to a person, best first with a 0–1 confidence; below, a new ID.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from .compare import Level, keying_slip, spelling_variant
+from .standardize import Standardized
+from .weights import FieldScore
+
+SSN_CONFLICT = "SSN_CONFLICT"  # both records carry a valid SSN and they differ
+POSSIBLE_TWIN = "POSSIBLE_TWIN"  # same birth date and surname, first names not the same name
+
+
+class Outcome(StrEnum):
+    MATCH = "MATCH"
+    POTENTIAL = "POTENTIAL"
+    NO_MATCH = "NO_MATCH"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision settings, in weight units (log2 of likelihood ratios), for the configuration file.
+
+    Defaults were read off the weights of true and false candidate pairs on synthetic
+    populations (ssid.population, 100,000 and 1,000,000 students, seeds 1, 3, 5): wrong
+    candidates without a hard conflict reached about 23 (30 at 1M with a birth date one digit
+    off), true matches mostly score above 32. Re-derive them when the parameters change."""
+
+    match: float = 26.0  # T_match
+    match_inexact_birth_date: float = 32.0  # T_match when the birth dates are not equal
+    review: float = 16.0  # T_review
+    margin: float = 6.0  # best − second-best student, for an automatic match
+    max_candidates: int = 5  # K: potential matches returned at most
+    review_when_incomplete: bool = True  # never issue a new ID automatically when blocks were cut
+
+    def __post_init__(self) -> None:
+        if not self.review <= self.match <= self.match_inexact_birth_date:
+            raise ValueError("thresholds must satisfy review <= match <= match_inexact_birth_date")
+        if self.max_candidates < 1 or self.margin < 0:
+            raise ValueError("max_candidates must be >= 1 and margin >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Thresholds:
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    """One student scored against the query (its best-scoring version, if it has aliases)."""
+
+    student_id: str
+    version: int
+    weight: float
+    confidence: float
+    fields: tuple[FieldScore, ...]
+    conflicts: tuple[str, ...] = ()
+    found_by: tuple[str, ...] = ()
+    names_swapped: bool = False
+
+    def field_weights(self) -> dict[str, float]:
+        return {f.field: f.weight for f in self.fields}
+
+    def level(self, field_name: str) -> str:
+        return next((f.level for f in self.fields if f.field == field_name), str(Level.MISSING))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"student_id": self.student_id, "version": self.version, "weight": self.weight,
+                "confidence": self.confidence, "fields": [asdict(f) for f in self.fields],
+                "conflicts": list(self.conflicts), "found_by": list(self.found_by),
+                "names_swapped": self.names_swapped}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoredCandidate:
+        return cls(d["student_id"], int(d["version"]), float(d["weight"]), float(d["confidence"]),
+                   tuple(FieldScore(**f) for f in d["fields"]), tuple(d["conflicts"]), tuple(d["found_by"]),
+                   bool(d["names_swapped"]))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    student_id: str | None  # the matched student, for MATCH only
+    candidates: tuple[ScoredCandidate, ...]  # MATCH: the match; POTENTIAL: at most K, best first
+    reason: str
+
+
+def confidence(weight: float, prior: float) -> float:
+    """Posterior match probability for a pair with this weight, given the prior (0.0–1.0)."""
+    x = weight + math.log2(prior / (1.0 - prior))
+    x = max(-60.0, min(60.0, x))
+    return 1.0 / (1.0 + 2.0 ** -x)
+
+
+def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Level]) -> bool:
+    """Could the two first names be one child's rather than twins'? A nickname or an extra
+    token, yes. A keying slip (not a substituted letter: JAYDEN/JAYLEN may be twins) or a
+    spelling variant (SOFIA/SOPHIA; parents do not give twins one name in two spellings), yes,
+    unless gender or middle name disagree. Any other similar name (JW >= 0.88 or equal NYSIIS)
+    only when the full middle names agree."""
+    level = levels["first_name"]
+    if level in (Level.EXACT, Level.NICKNAME, Level.TOKEN_SUBSET):
+        return True
+    a, b = q.first_key, c.first_key
+    if levels["gender"] != Level.DIFFERENT and levels["middle_name"] != Level.DIFFERENT and (
+            keying_slip(a, b) or spelling_variant(a, b)):
+        return True
+    return level in (Level.JW_92, Level.JW_88, Level.PHONETIC) and (
+        levels["middle_name"] == Level.EXACT and len(q.middle_key) > 1)
+
+
+def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level]) -> tuple[str, ...]:
+    """Conflicts that forbid an automatic match whatever the weight."""
+    out = []
+    if levels["ssn"] in (Level.ONE_EDIT, Level.DIFFERENT):
+        out.append(SSN_CONFLICT)
+    if (levels["birth_date"] == Level.EXACT and levels["ssn"] != Level.EXACT
+            and levels["last_name"] in (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
+            and not _same_first_name(q, c, levels)):
+        out.append(POSSIBLE_TWIN)
+    return tuple(out)
+
+
+def decide(candidates: Sequence[ScoredCandidate], thresholds: Thresholds, incomplete: bool = False) -> Verdict:
+    """The outcome for one query, from its scored candidates (one per student, any order)."""
+    ranked = sorted(candidates, key=lambda c: (-c.weight, c.student_id))
+    k = thresholds.max_candidates
+    if not ranked or ranked[0].weight < thresholds.review:
+        if incomplete and thresholds.review_when_incomplete:
+            return Verdict(Outcome.POTENTIAL, None, tuple(ranked[:k]),
+                           "no candidate reached the review threshold, but some blocks were cut: "
+                           "a person must confirm before a new ID is issued")
+        return Verdict(Outcome.NO_MATCH, None, (), "no candidate reached the review threshold")
+    best = ranked[0]
+    # a candidate that may be the query's twin is no rival for the margin: it is already
+    # excluded from matching, and counting it would send every returning twin to review
+    rivals = [c.weight for c in ranked[1:] if POSSIBLE_TWIN not in c.conflicts]
+    second = rivals[0] if rivals else None
+    # a different child with the same name born days apart is the false match seen at scale:
+    # without an exact birth date, the names and the rest must carry more evidence
+    exact_birth = best.level("birth_date") == Level.EXACT
+    needed = thresholds.match if exact_birth else thresholds.match_inexact_birth_date
+    if best.weight >= needed:
+        if best.conflicts:
+            reason = "best candidate has a hard conflict: " + ", ".join(best.conflicts)
+        elif second is not None and best.weight - second < thresholds.margin:
+            reason = f"second candidate within the margin ({best.weight - second:.1f} < {thresholds.margin:g})"
+        else:
+            return Verdict(Outcome.MATCH, best.student_id, (best,), "best candidate above the match threshold")
+    elif best.weight >= thresholds.match:
+        reason = "birth dates differ and the best candidate is below the match threshold for that case"
+    else:
+        reason = "best candidate between the review and match thresholds"
+    floor = min(thresholds.review, best.weight - thresholds.margin)
+    shown = tuple(c for c in ranked if c.weight >= floor)[:k]
+    return Verdict(Outcome.POTENTIAL, None, shown, reason)

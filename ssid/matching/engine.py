@@ -1,0 +1,128 @@
+"""The Matcher facade: standardise → block → score every version of every candidate → decide.
+
+The database layer supplies candidates through a CandidateSource; everything here is pure and
+synchronous, so the same engine serves the SLF poller, the web UI, batch files and the
+duplicate sweep, and is tested without a database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .blocking import BlockingConfig, CandidateRow, CandidateSource, gather, query_keys
+from .compare import Level, compare
+from .decide import Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
+from .explain import Explanation
+from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
+from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels
+
+_FIRST_AGREES = (Level.EXACT, Level.JW_92, Level.NICKNAME, Level.TOKEN_SUBSET)
+_LAST_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The result of one lookup, with its explanation (store ``to_json()`` with the decision)."""
+
+    outcome: Outcome
+    student_id: str | None
+    candidates: tuple[ScoredCandidate, ...]
+    reason: str
+    explanation: Explanation
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.explanation.to_dict()
+
+    def to_json(self) -> str:
+        return self.explanation.to_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Decision:
+        e = Explanation.from_dict(json.loads(text))
+        shown = {c.student_id: c for c in e.candidates}
+        chosen = tuple(shown[s] for s in e.returned)
+        return cls(e.outcome, e.student_id, chosen, e.reason, e)
+
+
+class Matcher:
+    """``Matcher(params, thresholds, source, frequencies).match(record) -> Decision``."""
+
+    def __init__(self, params: Parameters = DEFAULT_PARAMETERS, thresholds: Thresholds = Thresholds(),
+                 source: CandidateSource | None = None, frequencies: TermFrequencies | None = None, *,
+                 blocking: BlockingConfig = BlockingConfig(), standardize_config: StandardizeConfig = DEFAULT_CONFIG,
+                 explain_limit: int = 10) -> None:
+        self.params = params
+        self.thresholds = thresholds
+        self.source = source
+        self.frequencies = frequencies
+        self.blocking = blocking
+        self.standardize_config = standardize_config
+        self.explain_limit = max(explain_limit, thresholds.max_candidates)
+
+    def standardize(self, record: StudentRecord | Standardized) -> Standardized:
+        return record if isinstance(record, Standardized) else standardize(record, self.standardize_config)
+
+    # ---- scoring ----
+
+    def score_pair(self, q: Standardized, c: Standardized
+                   ) -> tuple[tuple[FieldScore, ...], float, tuple[str, ...], bool]:
+        """Per-field weights, total, hard conflicts and whether the names were read swapped."""
+        levels = compare(q, c)
+        fields, total = score_levels(levels, q, c, self.params, self.frequencies)
+        swapped = False
+        if levels["first_name"] not in _FIRST_AGREES and levels["last_name"] not in _LAST_AGREES:
+            qs = swap_names(q)
+            s_levels = compare(qs, c)
+            if s_levels["first_name"] in _FIRST_AGREES and s_levels["last_name"] in _LAST_AGREES:
+                s_fields, s_total = score_levels(s_levels, qs, c, self.params, self.frequencies)
+                penalty = self.params.weight("name_order", Level.SWAPPED)
+                if s_total + penalty > total:
+                    fields = (*s_fields, FieldScore("name_order", str(Level.SWAPPED), penalty))
+                    total, levels, q, swapped = s_total + penalty, s_levels, qs, True
+        return fields, total, hard_conflicts(q, c, levels), swapped
+
+    def score_student(self, q: Standardized, rows: Sequence[CandidateRow], found_by: Iterable[str] = ()
+                      ) -> ScoredCandidate:
+        """Score every stored version (alias) of one student and keep the best."""
+        best: ScoredCandidate | None = None
+        for row in rows:
+            fields, total, conflicts, swapped = self.score_pair(q, row.record)
+            if best is None or total > best.weight:
+                best = ScoredCandidate(row.student_id, row.version, total, confidence(total, self.params.prior),
+                                       fields, conflicts, tuple(found_by), swapped)
+        if best is None:
+            raise ValueError("a student needs at least one version to be scored")
+        return best
+
+    def compare_records(self, a: StudentRecord | Standardized, b: StudentRecord | Standardized,
+                        student_id: str = "") -> ScoredCandidate:
+        """Score two records directly (the duplicate sweep, the review screen)."""
+        return self.score_student(self.standardize(a), [CandidateRow(student_id, 0, self.standardize(b))])
+
+    # ---- lookup ----
+
+    def match(self, record: StudentRecord | Standardized) -> Decision:
+        if self.source is None:
+            raise ValueError("Matcher.match needs a candidate source")
+        q = self.standardize(record)
+        found = gather(query_keys(q), self.source, self.blocking)
+        scored = [self.score_student(q, rows, found.found_by.get(sid, ())) for sid, rows in found.rows.items()]
+        verdict = decide(scored, self.thresholds, found.incomplete)
+        top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:self.explain_limit]
+        records = {}
+        for c in top:
+            version = next(r for r in found.rows[c.student_id] if r.version == c.version)
+            rec = version.record.to_dict()
+            rec.pop("raw", None)
+            records[c.student_id] = rec
+        explanation = Explanation(
+            outcome=verdict.outcome, student_id=verdict.student_id, reason=verdict.reason,
+            returned=tuple(c.student_id for c in verdict.candidates), query=q.raw.to_dict(),
+            standardized={k: v for k, v in q.to_dict().items() if k != "raw"},
+            keys=found.reports, candidates=tuple(top), candidate_records=records, candidates_scored=len(scored),
+            thresholds=self.thresholds.to_dict(), parameters_version=self.params.version,
+        )
+        return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)

@@ -1,0 +1,193 @@
+"""Fellegi–Sunter match weights: versioned m/u parameters, term frequencies, pair scores.
+
+For each field level, m = P(level | same student) and u = P(level | different students); the
+match weight is log2(m/u), and a pair's weight is the sum over fields (missing values add 0).
+Names get a term-frequency adjustment: agreeing on a rare surname is stronger evidence than
+agreeing on SMITH, so an exact name agreement uses u = the value's own frequency.
+Parameters are plain data (a JSON/TOML-friendly dict) with a version recorded in every decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compare import FIELD_LEVELS, Level
+from .standardize import Standardized
+
+TF_VALUE = {"first_name": "first_key", "last_name": "last_key"}
+
+
+@dataclass(frozen=True)
+class LevelParam:
+    m: float
+    u: float
+
+    def __post_init__(self) -> None:
+        if not (0 < self.m <= 1 and 0 < self.u <= 1):
+            raise ValueError(f"m and u must be probabilities in (0, 1], got m={self.m}, u={self.u}")
+
+    @property
+    def weight(self) -> float:
+        return math.log2(self.m / self.u)
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """m/u per field and level, the prior match probability of a candidate pair (for the
+    0–1 confidence) and the term-frequency settings. Treat as immutable."""
+
+    version: str
+    fields: Mapping[str, Mapping[str, LevelParam]]
+    prior: float = 2.0 ** -14
+    tf_fields: tuple[str, ...] = ("first_name", "last_name")
+    tf_min_u: float = 1e-4  # caps the bonus of a very rare name (siblings share surnames)
+    _weights: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        w = {(f, lvl): p.weight for f, levels in self.fields.items() for lvl, p in levels.items()}
+        object.__setattr__(self, "_weights", w)
+
+    def weight(self, field_name: str, level: str) -> float:
+        """Weight of a level; 0 for MISSING or a level this parameter set does not know."""
+        return self._weights.get((field_name, level), 0.0)
+
+    def m(self, field_name: str, level: str) -> float:
+        return self.fields[field_name][level].m
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "prior": self.prior, "tf_fields": list(self.tf_fields),
+            "tf_min_u": self.tf_min_u,
+            "fields": {f: {lvl: {"m": p.m, "u": p.u} for lvl, p in levels.items()}
+                       for f, levels in self.fields.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Parameters:
+        return cls(
+            version=str(data["version"]), prior=float(data.get("prior", 2.0 ** -14)),
+            tf_fields=tuple(data.get("tf_fields", ("first_name", "last_name"))),
+            tf_min_u=float(data.get("tf_min_u", 1e-4)),
+            fields={f: {lvl: LevelParam(float(p["m"]), float(p["u"])) for lvl, p in levels.items()}
+                    for f, levels in data["fields"].items()},
+        )
+
+    def replace_levels(self, version: str, updates: Mapping[str, Mapping[str, LevelParam]], prior: float | None = None
+                       ) -> Parameters:
+        """A new parameter set (new version) with some fields' levels replaced."""
+        merged = {f: dict(levels) for f, levels in self.fields.items()}
+        for f, levels in updates.items():
+            merged.setdefault(f, {}).update(levels)
+        return Parameters(version, merged, self.prior if prior is None else prior, self.tf_fields, self.tf_min_u)
+
+
+def _p(**levels: tuple[float, float]) -> dict[str, LevelParam]:
+    return {name: LevelParam(m, u) for name, (m, u) in levels.items()}
+
+
+#: Defaults reasoned from K-12 data: ~4,750 possible birth dates, US name frequency skew
+#: (sum of squared frequencies ≈ 0.004 for first names, 0.0015 for surnames), a few per cent
+#: of re-submissions with each kind of keying error. Replace with estimate.py's output once a
+#: master table and resolved reviews exist.
+DEFAULT_PARAMETERS = Parameters(
+    version="default-1",
+    fields={
+        "first_name": _p(EXACT=(.88, .004), JW_92=(.03, .002), NICKNAME=(.04, .0008), TOKEN_SUBSET=(.01, .0005),
+                         JW_88=(.01, .004), PHONETIC=(.005, .003), DIFFERENT=(.025, .9857)),
+        "middle_name": _p(EXACT=(.80, .006), INITIAL=(.08, .04), JW_92=(.03, .002), NICKNAME=(.01, .001),
+                          TOKEN_SUBSET=(.01, .001), JW_88=(.01, .004), PHONETIC=(.005, .003),
+                          DIFFERENT=(.055, .939)),
+        "last_name": _p(EXACT=(.90, .0015), JW_92=(.03, .0008), TOKEN_SUBSET=(.035, .0002), JW_88=(.01, .003),
+                        PHONETIC=(.005, .001), DIFFERENT=(.02, .9935)),
+        "birth_date": _p(EXACT=(.94, .00021), DAY_MONTH_SWAPPED=(.012, .00015), ONE_DIGIT=(.025, .003),
+                         WITHIN_MONTH=(.008, .012), DIFFERENT=(.015, .9846)),
+        "gender": _p(EXACT=(.985, .5), DIFFERENT=(.015, .5)),
+        "birth_city": _p(EXACT=(.85, .04), JW_92=(.03, .003), JW_88=(.01, .006), DIFFERENT=(.11, .951)),
+        "race_ethnicity": _p(EXACT=(.92, .35), DIFFERENT=(.08, .65)),
+        "native_language": _p(EXACT=(.95, .65), DIFFERENT=(.05, .35)),
+        "ssn": _p(EXACT=(.96, 1e-6), ONE_EDIT=(.03, 2e-5), DIFFERENT=(.01, .99998)),
+        "mothers_maiden_name": _p(EXACT=(.85, .002), JW_92=(.04, .001), JW_88=(.01, .003), PHONETIC=(.01, .002),
+                                  DIFFERENT=(.09, .992)),
+        "school": _p(SAME_BUILDING=(.55, .01), SAME_DISTRICT=(.15, .03), DIFFERENT=(.30, .96)),
+        # a penalty, applied when the best reading of the query has first and last swapped
+        "name_order": _p(SWAPPED=(.005, .04)),
+    },
+)
+
+
+@dataclass(frozen=True)
+class TermFrequencies:
+    """How often each name value occurs in the master table (counts per field), supplied by
+    the caller (the database counts them; tests build them from a population)."""
+
+    counts: Mapping[str, Mapping[str, int]]
+    totals: Mapping[str, int]
+
+    def frequency(self, field_name: str, value: str) -> float | None:
+        total = self.totals.get(field_name, 0)
+        if not total or not value:
+            return None
+        return max(self.counts.get(field_name, {}).get(value, 0), 1) / total
+
+    @classmethod
+    def from_records(cls, records: Iterable[Standardized], fields: Iterable[str] = ("first_name", "last_name")
+                     ) -> TermFrequencies:
+        names = list(fields)
+        counts = {f: Counter[str]() for f in names}
+        for r in records:
+            for f in names:
+                v = getattr(r, TF_VALUE[f])
+                if v:
+                    counts[f][v] += 1
+        return cls({f: dict(c) for f, c in counts.items()}, {f: sum(c.values()) for f, c in counts.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": {f: dict(c) for f, c in self.counts.items()}, "totals": dict(self.totals)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TermFrequencies:
+        return cls({f: dict(c) for f, c in data["counts"].items()}, dict(data["totals"]))
+
+
+@dataclass(frozen=True)
+class FieldScore:
+    """One field's contribution to a pair's weight (tf_adjustment is included in weight)."""
+
+    field: str
+    level: str
+    weight: float
+    tf_adjustment: float = 0.0
+
+
+def score_levels(levels: Mapping[str, Level], q: Standardized, c: Standardized, params: Parameters,
+                 frequencies: TermFrequencies | None = None) -> tuple[tuple[FieldScore, ...], float]:
+    """Per-field weights and their sum for one compared pair."""
+    out = []
+    total = 0.0
+    for name, level in levels.items():
+        w = params.weight(name, level)
+        adj = 0.0
+        if level == Level.EXACT and frequencies is not None and name in params.tf_fields:
+            f = frequencies.frequency(name, getattr(c, TF_VALUE[name]))
+            if f is not None:
+                tf_w = math.log2(params.m(name, level) / max(f, params.tf_min_u))
+                adj, w = tf_w - w, tf_w
+        out.append(FieldScore(name, str(level), w, adj))
+        total += w
+    return tuple(out), total
+
+
+def check_parameters(params: Parameters) -> list[str]:
+    """Problems with a parameter set: unknown fields or levels, fields without levels."""
+    problems = []
+    for f, levels in params.fields.items():
+        if f not in FIELD_LEVELS and f != "name_order":
+            problems.append(f"unknown field {f}")
+        known = set(FIELD_LEVELS.get(f, ())) | ({"SWAPPED"} if f == "name_order" else set())
+        problems += [f"{f}: unknown level {lvl}" for lvl in levels if lvl not in known]
+    problems += [f"{f}: no levels" for f in FIELD_LEVELS if not params.fields.get(f)]
+    return problems

@@ -1,0 +1,82 @@
+"""Matching quality on a seeded synthetic population: 5,000 students, 2,000 lookups.
+
+Bounds, and why (measured with default parameters and thresholds, 5,000 students and 2,000
+lookups, seeds 30–41, none of them used while choosing thresholds):
+* automatic matches of returning students: 0.980–0.992 (mean 0.986, ~1,500 returning per
+  run, standard error ~0.003), so the bound 0.975 sits ~3.5 standard errors below the mean;
+  what is missed goes to review (first-name errors on records without a middle name that
+  cannot be told from a twin), not to a new ID;
+* false matches: none in any of those 24,000 lookups; the bound is the precision the issue
+  asks for (0.999) and a false-match rate below 0.2% of lookups;
+* potential-match rate: 1.6–2.65% of all lookups, bound 3.5% (RFP 1.15: not too many);
+* a new twin of a stored student is never matched automatically.
+The seed here (2026) was not among those measured.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from ssid.matching import InMemoryIndex, Matcher, Outcome, TermFrequencies
+from ssid.population import generate_population, generate_queries
+
+
+@pytest.fixture(scope="module")
+def results():
+    pop = generate_population(5000, seed=2026)
+    index = InMemoryIndex()
+    current = []
+    for s in pop.students:
+        for version in s.versions:
+            row = index.add(s.student_id, version)
+        current.append(row.record)
+    matcher = Matcher(source=index, frequencies=TermFrequencies.from_records(current))
+    return [(q, matcher.match(q.record)) for q in generate_queries(pop, 2000, seed=7)]
+
+
+def test_false_matches_are_rare(results):
+    auto = [(q, d) for q, d in results if d.outcome == Outcome.MATCH]
+    wrong = [(q, d) for q, d in auto if d.student_id != q.truth]
+    assert len(wrong) / len(results) < 0.002
+    assert (len(auto) - len(wrong)) / len(auto) >= 0.999  # automatic-match precision
+
+
+def test_returning_students_are_matched_automatically(results):
+    returning = [(q, d) for q, d in results if q.truth != "new"]
+    right = sum(1 for q, d in returning if d.outcome == Outcome.MATCH and d.student_id == q.truth)
+    assert len(returning) > 1400
+    assert right / len(returning) >= 0.975
+    clean = [(q, d) for q, d in returning if q.kind == "clean"]
+    assert all(d.student_id == q.truth for q, d in clean)
+
+
+def test_missed_matches_go_to_review_with_the_truth_listed(results):
+    returning = [(q, d) for q, d in results if q.truth != "new"]
+    review = [(q, d) for q, d in returning if d.outcome == Outcome.POTENTIAL]
+    assert all(q.truth in {c.student_id for c in d.candidates} for q, d in review)
+    assert sum(1 for _, d in returning if d.outcome == Outcome.NO_MATCH) <= 0.01 * len(returning)
+
+
+def test_potential_match_rate_is_low(results):
+    outcomes = Counter(d.outcome for _, d in results)
+    assert outcomes[Outcome.POTENTIAL] / len(results) <= 0.035
+
+
+def test_new_students_get_new_ids(results):
+    new = [(q, d) for q, d in results if q.kind in ("new_student", "new_sibling", "new_common_name")]
+    assert sum(1 for _, d in new if d.outcome == Outcome.NO_MATCH) / len(new) >= 0.95
+
+
+def test_new_twins_are_never_matched_automatically(results):
+    twins = [d for q, d in results if q.kind == "new_twin"]
+    assert twins and all(d.outcome != Outcome.MATCH for d in twins)
+
+
+def test_every_potential_match_list_is_short_and_ordered(results):
+    for _, d in results:
+        if d.outcome == Outcome.POTENTIAL:
+            assert len(d.candidates) <= 5
+            conf = [c.confidence for c in d.candidates]
+            assert conf == sorted(conf, reverse=True) and all(0.0 <= c <= 1.0 for c in conf)
