@@ -104,11 +104,14 @@ class Zis:
 
     def __init__(self, settings: ServerSettings, store: Store, *,
                  clock: Callable[[], float] = time.time,
-                 on_enqueue: Callable[[str, str], None] | None = None) -> None:
+                 on_enqueue: Callable[[str, str], None] | None = None,
+                 on_register: Callable[[str, str], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.on_enqueue = on_enqueue or (lambda zone_id, receiver: None)
+        #: an agent registered or unregistered (its delivery mode may have changed)
+        self.on_register = on_register or (lambda zone_id, source_id: None)
         self._handlers: dict[type, Callable[..., Awaitable[Outcome]]] = {
             Register: self._register,
             Unregister: self._unregister,
@@ -178,6 +181,8 @@ class Zis:
         except SIFError as exc:
             return await self._refuse(zone, exc, message.source_id, message.msg_id, message.version, body,
                                       findings, now, message=message)
+        if isinstance(message, (Register, Unregister)):
+            self.on_register(zone.id, message.source_id)
         for receiver in outcome.receivers:
             self.on_enqueue(zone.id, receiver)
         return build(outcome.ack)

@@ -82,6 +82,7 @@ class PushDelivery:
         self.lease = 2 * timeout + 10.0  # longer than any POST this worker can be waiting on
         self.attempts: deque[PushAttempt] = deque(maxlen=1000)
         self._wake = asyncio.Event()
+        self._pull: set[tuple[str, str]] = set()  # agents known to pull (see wake)
         self._session: aiohttp.ClientSession | None = None
         self._own_session = False
 
@@ -107,7 +108,18 @@ class PushDelivery:
         self._session = None
 
     def wake(self, zone_id: str, receiver: str) -> None:
-        """Something was queued (or an agent woke up): sweep now rather than at the next poll."""
+        """Something was queued (or an agent woke up): sweep now rather than at the next poll.
+
+        Messages for agents known to pull are ignored: at hundreds of messages a second a sweep
+        per message would cost more than the messages themselves. The set of pull agents is
+        re-read on every idle pass (at most ``idle_poll`` old) and dropped for an agent that
+        registers again (it may have switched to push)."""
+        if (zone_id, receiver) not in self._pull:
+            self._wake.set()
+
+    def forget(self, zone_id: str, source_id: str) -> None:
+        """The agent registered or unregistered: its mode may have changed."""
+        self._pull.discard((zone_id, source_id))
         self._wake.set()
 
     # ------------------------------------------------------------------ backoff
@@ -138,6 +150,7 @@ class PushDelivery:
         wait = self.idle_poll
         try:
             async with self.zis.store.engine.connect() as conn:
+                self._pull = await self.zis.store.pull_agents(conn, self._zone_ids())
                 due = await self.zis.store.next_push_due(conn, self._zone_ids())
             if due is not None:
                 wait = min(wait, max(0.0, due - self.clock()) + 0.001)

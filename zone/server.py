@@ -45,7 +45,8 @@ async def serve(settings: ServerSettings, *, stop: asyncio.Event | None = None,
     await store.create()
     push_ssl = client_context(settings.client_ca) if settings.client_ca else None
     push: PushDelivery | None = None
-    zis = Zis(settings, store, on_enqueue=lambda z, r: push.wake(z, r) if push else None)
+    zis = Zis(settings, store, on_enqueue=lambda z, r: push.wake(z, r) if push else None,
+              on_register=lambda z, a: push.forget(z, a) if push else None)
     push = PushDelivery(zis, ssl_context=push_ssl)
     runner = web.AppRunner(make_app(zis), access_log=None, auto_decompress=False)
     await runner.setup()

@@ -415,3 +415,27 @@ async def test_two_push_workers_never_push_to_one_agent_at_once(zone, endpoint, 
     assert [m.msg_id for m in endpoint.acked] == ids
     assert [m.msg_id for _, m in endpoint.received] == ids  # claimed, so never sent twice
     assert {x.outcome for x in a.attempts} | {x.outcome for x in b.attempts} == {"acked"}
+
+
+async def test_messages_for_pull_agents_do_not_wake_the_push_loop(zone, endpoint, pki):
+    """A sweep per queued message for pull agents would cost more than the messages; messages
+    for push agents (or agents not yet known) still wake it at once."""
+    push = pusher(zone, pki, idle_poll=0.05)
+    zone.zis.on_enqueue, zone.zis.on_register = push.wake, push.forget
+    sis, agent = await setup_agents(zone, endpoint)
+    puller = zone.agent("Puller")
+    assert code(await puller.register()) == 0
+    assert code(await puller.subscribe("StudentPersonal")) == 0
+    stop = asyncio.Event()
+    await push._idle(stop)  # one idle pass learns who pulls
+    assert ("test-zone", "Puller") in push._pull and ("test-zone", PUSH_ID) not in push._pull
+    push._wake.clear()
+    push.wake("test-zone", "Puller")
+    assert not push._wake.is_set()
+    push.wake("test-zone", PUSH_ID)
+    assert push._wake.is_set()
+    push._wake.clear()
+    assert code(await puller.register(mode="Push", url=endpoint.url)) == 0  # switches to push
+    assert push._wake.is_set() and ("test-zone", "Puller") not in push._pull
+    await publish(sis, "1")
+    assert await drain(push) == 2  # both push agents got the event
