@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,11 +57,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its children (the workers of `slf zone serve --workers N`)."""
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(int(k) for k in kids)]
+
+
 def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of the server (all its workers), KiB."""
+    total = 0
+    for p in _tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the server and its workers."""
+    ticks = 0
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_url() -> str:
@@ -70,7 +89,8 @@ def postgres_url() -> str:
 
 
 class Bench:
-    def __init__(self, workdir: Path, database: str) -> None:
+    def __init__(self, workdir: Path, database: str, workers: int = 1) -> None:
+        self.workers = workers
         self.agents = [f"REQ{i}" for i in range(PAIRS)] + [f"RES{i}" for i in range(PAIRS)] + ["PUB", "SUB"]
         self.pki = make_dev_pki(workdir / "pki", clients=self.agents)
         self.port = free_port()
@@ -100,7 +120,8 @@ authentication = "certificate"
 
     def start(self) -> None:
         slf = str(Path(sys.executable).with_name("slf"))
-        self.proc = subprocess.Popen([slf, "zone", "serve", "--config", str(self.config)],
+        self.proc = subprocess.Popen([slf, "zone", "serve", "--config", str(self.config),
+                                      "--workers", str(self.workers)],
                                      stdout=open(self.workdir / "zone.log", "wb"), stderr=subprocess.STDOUT)
         ctx = client_context(self.pki.ca_cert)
         for _ in range(200):
@@ -179,12 +200,15 @@ authentication = "certificate"
                 await self.register(c, name)
         self.latencies.clear()
         counter = [0]
+        cpu0 = cpu_seconds(self.proc.pid)
         start = time.perf_counter()
         await asyncio.gather(*(self.pair(i, start + seconds, counter) for i in range(PAIRS)))
         elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(self.proc.pid) - cpu0
         lat = sorted(self.latencies)
         return {
             "cycles": counter[0], "messages": len(lat), "seconds": elapsed,
+            "server_cpu_ms_per_msg": 1000 * cpu / max(len(lat), 1), "server_cores": cpu / elapsed,
             "msgs_per_s": len(lat) / elapsed, "cycles_per_s": counter[0] / elapsed,
             "p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
         }
@@ -223,17 +247,21 @@ authentication = "certificate"
 
 def write(results: dict, args) -> None:
     t, m = results["throughput"], results.get("memory")
-    lines = [f"## Zone over HTTPS, {args.db} (issue #3)", "",
+    workers = f" --workers {args.workers}" if args.workers > 1 else ""
+    lines = [f"## Zone over HTTPS, {args.db}{', %d workers' % args.workers if args.workers > 1 else ''} (issue #3)",
+             "",
              f"Machine: {bench_results.machine()}. Command: `.venv/bin/python benchmarks/zone_bench.py --db {args.db} "
-             f"--seconds {args.seconds:g} --queued {args.queued} --write` ({time.strftime('%Y-%m-%d')}). "
+             f"--seconds {args.seconds:g} --queued {args.queued}{workers} --write` ({time.strftime('%Y-%m-%d')}). "
              "Zone server in its own process (TLS with client certificates, strict validation, "
-             "durable storage); load generator in this process on the same 2-core machine.", "",
+             "durable storage); load generator (aiohttp) in this process on the same 2-core machine.", "",
              "| measure | value | target |", "| --- | ---: | ---: |",
              f"| SIF messages per second (10 agents, full request/response cycle) | {t['msgs_per_s']:,.0f} | ≥ 1,000 |",
              f"| cycles per second (6 messages each) | {t['cycles_per_s']:,.1f} | |",
              f"| p50 per HTTP exchange | {t['p50_ms']:.1f} ms | |",
              f"| p99 per HTTP exchange | {t['p99_ms']:.1f} ms | < 50 ms |",
-             f"| ratio to the 1,000 msg/s target | {t['msgs_per_s'] / 1000:.2f}× | |"]
+             f"| ratio to the 1,000 msg/s target | {t['msgs_per_s'] / 1000:.2f}× | |",
+             f"| zone server CPU per message (all workers) | {t['server_cpu_ms_per_msg']:.2f} ms | |",
+             f"| zone server CPU in use | {t['server_cores']:.2f} cores | |"]
     if m:
         first, last = m["samples"][0][1], m["samples"][-1][1]
         lines += [f"| server RSS with 0 → {m['samples'][-1][0]:,} queued messages | {first / 1024:.0f} → "
@@ -241,19 +269,20 @@ def write(results: dict, args) -> None:
                   f"| GetMessage p50 / p99 with that queue | {m['getmessage_p50_ms']:.1f} / "
                   f"{m['getmessage_p99_ms']:.1f} ms | |",
                   "", "RSS samples (queued → MiB): " + ", ".join(f"{q:,} → {kb / 1024:.0f}" for q, kb in m["samples"])]
-    bench_results.update_section(f"zone-{args.db}", lines)
+    bench_results.update_section(f"zone-{args.db}" + (f"-{args.workers}w" if args.workers > 1 else ""), lines)
 
 
 async def amain(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         database = postgres_url() if args.db == "postgresql" else f"sqlite+aiosqlite:///{tmp}/zone.db"
-        bench = Bench(Path(tmp), database)
+        bench = Bench(Path(tmp), database, args.workers)
         bench.start()
         try:
             results = {"throughput": await bench.throughput(args.seconds)}
             t = results["throughput"]
             print(f"{args.db}: {t['msgs_per_s']:,.0f} msgs/s, {t['cycles_per_s']:,.1f} cycles/s, "
-                  f"p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms")
+                  f"p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms, server {t['server_cpu_ms_per_msg']:.2f} ms "
+                  f"CPU/msg on {t['server_cores']:.2f} cores")
             if args.queued:
                 results["memory"] = await bench.queued_memory(args.queued)
                 m = results["memory"]
@@ -273,6 +302,7 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--queued", type=int, default=0, help="also measure memory with this many queued messages")
+    ap.add_argument("--workers", type=int, default=1, help="zone server processes (PostgreSQL only)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     results = asyncio.run(amain(args))

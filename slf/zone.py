@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,18 +18,51 @@ def zone() -> None:
     """Zone Integration Server: serve zones, run a mock zone for SIS vendors."""
 
 
-def _run(settings: ServerSettings, banner) -> None:
+def _run(settings: ServerSettings, banner, *, reuse_port: bool = False) -> None:
     from zone.server import serve
 
     from .logs import setup
 
     setup()
+    main = serve(settings, ready=banner, reuse_port=reuse_port)
     try:
         import uvloop  # a faster event loop when installed; the zone does not depend on it
     except ImportError:
-        asyncio.run(serve(settings, ready=banner))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(settings, ready=banner))
+        uvloop.run(main)
+
+
+def _workers(settings: ServerSettings, banner, n: int) -> None:
+    """``n`` server processes on one port (SO_REUSEPORT: the kernel spreads connections) and
+    one PostgreSQL database; this process only starts them and passes SIGTERM/SIGINT on. If
+    one dies, the others are stopped too and the exit status says so (a service manager
+    restarts the whole set)."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_run, args=(settings, banner if i == 0 else None), kwargs={"reuse_port": True},
+                         name=f"zone-worker-{i + 1}") for i in range(n)]
+    for p in procs:
+        p.start()
+
+    def stop(*_):
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: each worker stops gracefully
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed = 0
+    while any(p.is_alive() for p in procs):
+        for p in procs:
+            p.join(0.5)
+            if p.exitcode not in (None, 0, -signal.SIGTERM):
+                failed = failed or p.exitcode
+                stop()
+    if failed:
+        raise click.ClickException(f"a zone worker exited with status {failed}; all workers stopped")
 
 
 @zone.command("serve")
@@ -37,7 +71,9 @@ def _run(settings: ServerSettings, banner) -> None:
 @click.option("--host", default=None, help="Override [server] host.")
 @click.option("--port", default=None, type=int, help="Override [server] port.")
 @click.option("--db", "database", default=None, metavar="URL", help="Override [server] database.")
-def serve_cmd(config_path: Path, host: str | None, port: int | None, database: str | None) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port and the database (PostgreSQL only).")
+def serve_cmd(config_path: Path, host: str | None, port: int | None, database: str | None, workers: int) -> None:
     """Serve the zones, agents and access lists of a configuration file (production)."""
     from dataclasses import replace
 
@@ -52,11 +88,30 @@ def serve_cmd(config_path: Path, host: str | None, port: int | None, database: s
             raise click.ClickException(f"{p}: file not found (make development certificates with "
                                        "`slf certs dev --out DIR`)")
 
-    def banner(base: str) -> None:
-        for z in settings.zones:
-            click.echo(f"zone {z.id}: {base}/zones/{z.id}   inspector: {base}/zones/{z.id}/inspect")
+    if workers > 1:
+        if not settings.database.startswith("postgresql"):
+            raise click.ClickException("--workers needs a PostgreSQL database ([server] database or --db "
+                                       "postgresql+asyncpg://...); a SQLite file is served by one process")
+        if not settings.port:
+            raise click.ClickException("--workers needs a fixed port ([server] port or --port), not 0")
+        _workers(settings, _banner(settings), workers)
+        return
+    _run(settings, _banner(settings))
 
-    _run(settings, banner)
+
+@dataclass(frozen=True)
+class _Banner:
+    """Where each zone and its inspector are (a class, not a closure: worker processes get it)."""
+
+    zone_ids: tuple[str, ...]
+
+    def __call__(self, base: str) -> None:
+        for z in self.zone_ids:
+            click.echo(f"zone {z}: {base}/zones/{z}   inspector: {base}/zones/{z}/inspect")
+
+
+def _banner(settings: ServerSettings) -> _Banner:
+    return _Banner(tuple(z.id for z in settings.zones))
 
 
 @zone.command("mock")

@@ -553,10 +553,9 @@ class Zis:
         if agent.sleeping:
             return Outcome(self._reply(zone, m, StatusCode.RECEIVER_SLEEPING,
                                        "You are marked sleeping (SIF_Sleep); send SIF_Wakeup to receive messages"))
-        row = await self.store.head(conn, zone.id, agent.source_id, skip_events=agent.smb_msg_id is not None)
+        row = await self.store.take(conn, zone.id, agent.source_id, skip_events=agent.smb_msg_id is not None)
         if row is None:
             return Outcome(self._reply(zone, m, StatusCode.NO_MESSAGES, "No messages available"))
-        await self.store.mark_delivered(conn, row["id"])
         version = agent.version if row["kind"] != "response" else None
         payload = with_version(row["body"], version) if version else XmlObject.from_bytes(row["body"])
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS, None, payload))

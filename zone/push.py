@@ -222,10 +222,9 @@ class PushDelivery:
             agent = await store.agent(conn, zone.id, claim.source_id, lock=True)
             if agent is None or agent.mode != "Push" or agent.sleeping or not agent.push_url:
                 return "empty", None
-            row = await store.head(conn, zone.id, agent.source_id, skip_events=agent.smb_msg_id is not None)
+            row = await store.take(conn, zone.id, agent.source_id, skip_events=agent.smb_msg_id is not None)
             if row is None:
                 return "empty", None
-            await store.mark_delivered(conn, row["id"])
         msg_id = row["msg_id"]
         body = (with_version(row["body"], agent.version) if row["kind"] != "response"
                 else XmlObject.from_bytes(row["body"]))

@@ -32,8 +32,9 @@ async def _every(seconds: float, stop: asyncio.Event, fn) -> None:
 
 
 async def serve(settings: ServerSettings, *, stop: asyncio.Event | None = None,
-                ready: Callable[[str], None] | None = None) -> None:
-    """Serve every configured zone until ``stop`` is set (or SIGTERM/SIGINT)."""
+                ready: Callable[[str], None] | None = None, reuse_port: bool = False) -> None:
+    """Serve every configured zone until ``stop`` is set (or SIGTERM/SIGINT). With ``reuse_port``
+    several processes listen on one port (workers over one PostgreSQL database)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -54,7 +55,8 @@ async def serve(settings: ServerSettings, *, stop: asyncio.Event | None = None,
     if settings.tls:
         ssl_ctx = server_context(settings.tls_cert, settings.tls_key, client_ca=settings.client_ca,
                                  require_client_cert=False)
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_ctx, reuse_address=True)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_ctx, reuse_address=True,
+                       reuse_port=reuse_port or None)
     await site.start()
     scheme = "https" if ssl_ctx else "http"
     port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else settings.port

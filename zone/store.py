@@ -173,6 +173,16 @@ _OLDEST_NO_EVENTS = (select(queue).where(_QUEUE_OF, queue.c.kind.in_(("request",
 _QUEUED = select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg")).order_by(queue.c.id).limit(1)
 _QUEUED_FROM = (select(queue).where(_QUEUE_OF, queue.c.msg_id == _b("b_msg"), queue.c.sender == _b("b_sender"))
                 .order_by(queue.c.id).limit(1))
+def _take(in_flight, oldest):
+    """PostgreSQL, one round trip: mark the head (in flight first, else oldest) delivered, return it."""
+    head = func.coalesce(in_flight.with_only_columns(queue.c.id).scalar_subquery(),
+                         oldest.with_only_columns(queue.c.id).scalar_subquery())
+    return (update(queue).where(queue.c.id == head).values(deliveries=queue.c.deliveries + 1)
+            .returning(*queue.c))
+
+
+_TAKE = _take(_IN_FLIGHT, _OLDEST)
+_TAKE_NO_EVENTS = _take(_IN_FLIGHT_NO_EVENTS, _OLDEST_NO_EVENTS)
 _MARK_DELIVERED = update(queue).where(queue.c.id == _b("b_id")).values(deliveries=queue.c.deliveries + 1)
 _DEQUEUE = delete(queue).where(queue.c.id == _b("b_id"))
 _ENQUEUE = insert(queue)
@@ -188,11 +198,13 @@ _SUBSCRIBERS = (select(subscriptions.c.source_id)
 _LOG = insert(log)
 _FIRST_SIGHT: dict[str, object] = {}  # per dialect: INSERT … ON CONFLICT DO NOTHING
 _FIRST_SIGHT["sqlite"] = _sqlite.insert(seen).on_conflict_do_nothing()
-#: Statements the SQLite writer runs straight on the cursor (ids of the objects above).
+#: Statements run straight on the driver (sqlite3 cursor, asyncpg prepared statement): ids of the
+#: objects above.
 # (not the IN (...) variants used during SMB: their expanding parameters need SQLAlchemy)
-_HOT = {id(s) for s in (_AGENT, _IN_FLIGHT, _OLDEST, _QUEUED,
-                        _QUEUED_FROM, _MARK_DELIVERED, _DEQUEUE, _ENQUEUE, _REQUEST, _ADD_REQUEST, _PROVIDER,
-                        _SUBSCRIBERS, _LOG, _FIRST_SIGHT["sqlite"])}
+_FIRST_SIGHT["postgresql"] = _pg.insert(seen).on_conflict_do_nothing()
+_HOT = {id(s) for s in (_AGENT, _AGENT_LOCKED, _IN_FLIGHT, _OLDEST, _TAKE, _QUEUED,
+                        _QUEUED_FROM, _MARK_DELIVERED, _DEQUEUE, _ENQUEUE, _REQUEST, _REQUEST_LOCKED, _ADD_REQUEST,
+                        _PROVIDER, _SUBSCRIBERS, _LOG, _FIRST_SIGHT["sqlite"], _FIRST_SIGHT["postgresql"])}
 
 
 @dataclass(frozen=True)
@@ -263,19 +275,40 @@ class _Row(tuple):
         return dict(zip(self._keys, self))
 
 
+_ROW_TYPES: dict[tuple[str, ...], type] = {}
+
+
+def _row_type(keys: tuple[str, ...]) -> type:
+    row_type = _ROW_TYPES.get(keys)
+    if row_type is None:
+        row_type = _ROW_TYPES[keys] = type("Row", (_Row,), {"__slots__": (), "_keys": keys})
+    return row_type
+
+
 class _RawResult:
-    """The part of SQLAlchemy's Result API the store uses, over a sqlite3 cursor."""
+    """The part of SQLAlchemy's Result API the store uses, over driver rows."""
 
     __slots__ = ("_rows", "rowcount")
 
-    def __init__(self, cursor) -> None:
-        self.rowcount = cursor.rowcount
+    def __init__(self, rows: list, rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    @classmethod
+    def of_cursor(cls, cursor) -> "_RawResult":
+        """From a sqlite3 cursor."""
         if cursor.description is None:
-            self._rows: list = []
-        else:
-            keys = tuple(d[0] for d in cursor.description)
-            row_type = type("Row", (_Row,), {"__slots__": (), "_keys": keys})
-            self._rows = [row_type(r) for r in cursor.fetchall()]
+            return cls([], cursor.rowcount)
+        row_type = _row_type(tuple(d[0] for d in cursor.description))
+        return cls([row_type(r) for r in cursor.fetchall()], cursor.rowcount)
+
+    @classmethod
+    def of_records(cls, records: list) -> "_RawResult":
+        """From asyncpg records (a SELECT, or a statement with RETURNING)."""
+        if not records:
+            return cls([], 0)
+        row_type = _row_type(tuple(records[0].keys()))
+        return cls([row_type(r) for r in records], len(records))
 
     def first(self):
         return self._rows[0] if self._rows else None
@@ -314,11 +347,52 @@ class _LoopConnection:
                 compiled = self._compiled[key] = (str(c), c.positiontup, c)
             sql, order, c = compiled
             values = c.construct_params(parameters)
-            return _RawResult(self._raw.execute(sql, [values[k] for k in order]))
+            return _RawResult.of_cursor(self._raw.execute(sql, [values[k] for k in order]))
         return self._conn.execute(statement, parameters) if parameters is not None else self._conn.execute(statement)
 
     async def run_sync(self, fn, *args, **kw):
         return fn(self._conn, *args, **kw)
+
+
+class _PgConnection:
+    """An AsyncConnection look-alike for one PostgreSQL transaction on one asyncpg connection.
+
+    The transaction is asyncpg's own (SQLAlchemy's connection is in autocommit mode and sends
+    its statements over the same connection, inside it). The hot-path statements (``_HOT``)
+    run as asyncpg prepared statements directly: SQLAlchemy's per-call machinery and its
+    greenlet hops cost more CPU than the round trip; everything else goes through SQLAlchemy.
+    """
+
+    _compiled: dict = {}
+
+    def __init__(self, conn: AsyncConnection, raw) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect
+        self._raw = raw
+
+    async def execute(self, statement, parameters=None):
+        if parameters is not None and id(statement) in _HOT:
+            key = (id(statement), tuple(parameters))
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                c = statement.compile(dialect=self.dialect, column_keys=list(parameters))
+                sql = str(c)
+                rows = sql.lstrip().upper().startswith("SELECT") or " RETURNING " in sql.upper()
+                compiled = self._compiled[key] = (sql, c.positiontup, c, rows)
+            sql, order, c, rows = compiled
+            values = c.construct_params(parameters)
+            args = [values[k] for k in order]
+            if rows:
+                return _RawResult.of_records(await self._raw.fetch(sql, *args))
+            status = await self._raw.execute(sql, *args)  # e.g. "UPDATE 1", "INSERT 0 1"
+            count = status.rsplit(" ", 1)[-1]
+            return _RawResult([], int(count) if count.isdigit() else -1)
+        if parameters is None:
+            return await self._conn.execute(statement)
+        return await self._conn.execute(statement, parameters)
+
+    async def run_sync(self, fn, *args, **kw):
+        return await self._conn.run_sync(fn, *args, **kw)
 
 
 #: COMMITs faster than this on average run on the event loop; slower ones in a thread, so that
@@ -458,6 +532,12 @@ class Store:
         if self._writer is not None:
             async with self._writer.tx() as conn:
                 yield conn
+        elif self.engine.dialect.name == "postgresql":
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                raw = (await conn.get_raw_connection()).driver_connection
+                async with raw.transaction():
+                    yield _PgConnection(conn, raw)
         else:
             async with self.engine.begin() as conn:
                 yield conn
@@ -600,6 +680,18 @@ class Store:
             if row is not None:
                 return row._mapping
         return None
+
+    @staticmethod
+    async def take(conn, zone_id: str, receiver: str, *, skip_events: bool):
+        """:meth:`head`, marked delivered (one more delivery); None when nothing waits."""
+        if conn.dialect.name == "postgresql":
+            stmt = _TAKE_NO_EVENTS if skip_events else _TAKE
+            row = (await conn.execute(stmt, {"b_zone": zone_id, "b_receiver": receiver})).first()
+            return row._mapping if row else None
+        row = await Store.head(conn, zone_id, receiver, skip_events=skip_events)
+        if row is not None:
+            await Store.mark_delivered(conn, row["id"])
+        return row
 
     @staticmethod
     async def queued(conn, zone_id: str, receiver: str, msg_id: str, sender: str | None = None):
