@@ -166,3 +166,55 @@ async def test_http_basic_zone_checks_hashed_passwords(tmp_path):
     finally:
         stop.set()
         await task
+
+
+def test_workers_need_postgresql(tmp_path):
+    work = tmp_path / "site"
+    (work / "conf").mkdir(parents=True)
+    shutil.copy(ROOT / "conf" / "zone.example.toml", work / "conf" / "zone.example.toml")
+    subprocess.run([SLF, "certs", "dev", "--out", str(work / "var" / "pki")], check=True, capture_output=True)
+    done = subprocess.run([SLF, "zone", "serve", "--config", "conf/zone.example.toml", "--workers", "2",
+                           "--db", f"sqlite+aiosqlite:///{tmp_path / 'zone.db'}"], cwd=work, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode != 0 and "--workers needs a PostgreSQL database" in done.stderr
+
+
+async def test_two_workers_serve_one_zone_over_postgresql(tmp_path, pg_databases):
+    """`--workers 2`: two processes on one port and one database; an agent talking to both (new
+    connections land on either) sees one zone; SIGTERM stops them all."""
+    import os
+    import signal
+
+    work = tmp_path / "site"
+    (work / "conf").mkdir(parents=True)
+    shutil.copy(ROOT / "conf" / "zone.example.toml", work / "conf" / "zone.example.toml")
+    subprocess.run([SLF, "certs", "dev", "--out", str(work / "var" / "pki")], check=True, capture_output=True)
+    port, log = free_port(), tmp_path / "zone.log"
+    proc = subprocess.Popen([SLF, "zone", "serve", "--config", "conf/zone.example.toml", "--port", str(port),
+                             "--db", await pg_databases.create(), "--workers", "2"], cwd=work,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    pki = work / "var" / "pki"
+    try:
+        wait_up(f"https://127.0.0.1:{port}/", client_context(pki / "ca.pem"), proc, log)
+        kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(kids) >= 2, log.read_text()
+        url = f"https://127.0.0.1:{port}/zones/state-zone"
+
+        def client(name):  # a fresh connection per message: the kernel spreads them over the workers
+            return httpx.AsyncClient(verify=client_context(pki / "ca.pem", cert=pki / f"{name}.pem",
+                                                           key=pki / f"{name}-key.pem"),
+                                     limits=httpx.Limits(max_keepalive_connections=0))
+
+        async with client("ITC01-StudentLocator") as lc, client("State-StudentResolver") as rc:
+            loc, res = http_agent(lc, url, "ITC01-StudentLocator"), http_agent(rc, url, "State-StudentResolver")
+            assert code(await loc.register()) == 0 and code(await res.register()) == 0
+            assert code(await res.provide("StudentLocator")) == 0
+            sent = [(await loc.request())[0] for _ in range(6)]
+            got = [(await res.take()).msg_id for _ in range(6)]
+            assert got == [m.msg_id for m in sent]  # one queue, in order, whichever worker answered
+            assert code(await res.get()) == 9
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    assert proc.returncode == 0
+    assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).stdout == b""
