@@ -6,8 +6,8 @@ Modules, one job each (Supplement Four chapter 2 is the seed):
 * ``tables``      SLF_BATCH, SLF_TRANSACTION_PARMS, SLF_POTENTIAL_MATCH, SLF_ERROR_LOG (+ the request log)
 * ``migrations``  versioned creation/changes of those tables on SQLite and PostgreSQL
 * ``db``          engines (SQLite pragmas and BEGIN IMMEDIATE; PostgreSQL)
-* ``paths``       the SIF element path grammar of SIF_Condition
 * ``inbound``     a StudentLocator request (SIF_Example or conditions) → column values
+                  (paths read with ``sif_agent.sifpath``, shared with the locator's mappings)
 * ``outbound``    rows → the StudentLocator answer (Valid, Ambiguous, Error, Cancelled) (pure)
 * ``store``       recording requests, claiming rows to answer, completing them
 * ``wakeup``      PostgreSQL LISTEN and prompt wake-ups
