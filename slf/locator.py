@@ -36,12 +36,10 @@ def run_cmd(config_path: Path, log_level: str) -> None:
     from sif_agent.locator.agent import LocatorAgent
 
     from .logs import setup
+    from .tlsfiles import require_tls_files
 
     settings = _load(config_path)
-    for z in settings.agent.zones:
-        for p in (z.tls.ca, z.tls.cert, z.tls.key):
-            if p is not None and not p.exists():
-                raise click.ClickException(f"zone {z.id}: {p}: file not found")
+    require_tls_files(settings.agent)
     setup(log_level)
     click.echo(f"Student Locator {settings.agent.source_id}: state zone {settings.state_zone}, district zone(s) "
                + ", ".join(f"{d.zone} (mode {d.mode.value}, {d.school_year}, mapping {d.mapping.name})"

@@ -53,12 +53,10 @@ def run_cmd(config_path: Path, log_level: str) -> None:
     from sif_agent.resolver.agent import ResolverAgent
 
     from .logs import setup
+    from .tlsfiles import require_tls_files
 
     settings = _load(config_path)
-    for z in settings.agent.zones:
-        for p in (z.tls.ca, z.tls.cert, z.tls.key):
-            if p is not None and not p.exists():
-                raise click.ClickException(f"zone {z.id}: {p}: file not found")
+    require_tls_files(settings.agent)
     setup(log_level)
     b = settings.policy.batching
     click.echo(f"Student Resolver {settings.agent.source_id} (worker {settings.worker_id}): zone(s) "
