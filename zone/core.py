@@ -236,12 +236,11 @@ class Zis:
             findings = [{"category": exc.category, "code": exc.code, "message": exc.desc, "line": exc.line,
                          "element": exc.element, "enforced": True}]
         try:
-            async with self.store.tx() as conn:
-                await self.store.log(conn, zone_id=zone.id, at=now, sender=source or "?", receiver=zone.source_id,
-                                     kind=message.kind if message else "(unreadable)",
-                                     object_name=_object_of(message) if message else "",
-                                     msg_id=msg_id or "", ack=f"{exc.category}/{exc.code} {exc.desc}"[:64],
-                                     findings=json.dumps(findings), size=len(body))
+            await self.store.log_alone(zone_id=zone.id, at=now, sender=source or "?", receiver=zone.source_id,
+                                       kind=message.kind if message else "(unreadable)",
+                                       object_name=_object_of(message) if message else "",
+                                       msg_id=msg_id or "", ack=f"{exc.category}/{exc.code} {exc.desc}"[:64],
+                                       findings=json.dumps(findings), size=len(body))
         except Exception:  # the log must never stop the answer
             log.exception("could not log a refused message")
         log.info("zone %s refused %s from %s: %s", zone.id, msg_id, source, exc)

@@ -70,6 +70,7 @@ async def serve(settings: ServerSettings, *, stop: asyncio.Event | None = None,
             await store.trim_log(z.id, settings.log_retention_rows)
 
     tasks = [
+        asyncio.create_task(_every(0.2, stop, store.flush_log)),
         asyncio.create_task(_every(1.0, stop, zis.expire_requests)),
         asyncio.create_task(_every(60.0, stop, trim)),
         asyncio.create_task(push.run(stop)),
