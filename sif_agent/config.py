@@ -22,9 +22,11 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from messages import versions as sif_versions
+
+T = TypeVar("T")
 
 #: the object lists of SIF_Provision, in schema order, as config keys
 OBJECT_LISTS = ("provide", "subscribe", "publish_add", "publish_change", "publish_delete",
@@ -236,11 +238,23 @@ def from_mapping(data: Mapping, base: Path = Path(".")) -> AgentSettings:
                          outbox=outbox)
 
 
-def load(path: str | os.PathLike) -> AgentSettings:
+def load_toml(path: str | os.PathLike, build: Callable[[Mapping, Path], T]) -> T:
+    """Read one process's TOML file and build its settings with ``build(data, folder)``
+    (relative paths are taken from the file's folder). Every problem, from a missing file to
+    a bad value, is a ConfigError that names the file."""
     p = Path(path)
-    with p.open("rb") as f:
-        try:
+    try:
+        with p.open("rb") as f:
             data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: {exc}") from None
-    return from_mapping(data, p.parent)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    try:
+        return build(data, p.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+def load(path: str | os.PathLike) -> AgentSettings:
+    return load_toml(path, from_mapping)

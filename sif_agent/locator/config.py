@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping
+from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping, load_toml
 from . import mapping as mapping_mod
 from .determination import Mode
 from .notify import NotifyError, NotifySettings
@@ -196,15 +195,4 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path(".")) -> LocatorSett
 
 
 def load(path: str | os.PathLike) -> LocatorSettings:
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
-    try:
-        return from_mapping(data, p.parent)
-    except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+    return load_toml(path, from_mapping)

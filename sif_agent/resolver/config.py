@@ -47,16 +47,15 @@ import datetime as dt
 import os
 import re
 import socket
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..codetables import CodeTable, CodeTableError, table_from_spec
-from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping
-from .db import url_of
+from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping, load_toml
 from ..sifpath import PathError, parse_path
+from .db import url_of
 from .tables import CORE_ATTRIBUTES, CORE_NAMES, FORMATS, AttributeColumn
 
 POLICIES = ("request", "batch_num", "day")
@@ -273,15 +272,4 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path(".")) -> ResolverSet
 
 
 def load(path: str | os.PathLike) -> ResolverSettings:
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
-    try:
-        return from_mapping(data, p.parent)
-    except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+    return load_toml(path, from_mapping)
