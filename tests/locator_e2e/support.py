@@ -14,7 +14,6 @@ import asyncio
 import csv
 import os
 import subprocess
-import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,8 @@ from sif_agent.config import AgentSettings, ObjectLists, RetrySettings, TlsSetti
 from sif_agent.handlers import DEFERRED
 from sif_agent.requests import RequestRef
 from sif_agent.runtime import Agent
-from tests.zone.process import ZoneProcess, kill, stop
+from tests.zone.process import SLF, AgentProcess, ZoneProcess
 
-SLF = str(Path(sys.executable).with_name("slf"))
 LOCATOR, RESOLVER, SIS, AUDITOR = "ITC01-StudentLocator", "State-StudentResolver", "District043802-SIS", "Agent-5"
 DISTRICT_ZONE, STATE_ZONE = "district-zone", "state-zone"
 
@@ -99,32 +97,11 @@ mapping = "ohio"
     return path
 
 
-@dataclass
-class LocatorProcess:
-    config: Path
-    log: Path
-    proc: subprocess.Popen | None = None
+class LocatorProcess(AgentProcess):
+    """`slf locator run`; ``registered(zones)`` says when events published from now on reach it
+    (a zone fans an event out to the subscribers it has when the event arrives)."""
 
-    def start(self) -> "LocatorProcess":
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen([SLF, "locator", "run", "--config", str(self.config)], stdout=out,
-                                     stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        return self
-
-    def kill(self) -> None:
-        kill(self.proc)
-
-    def stop(self) -> None:
-        stop(self.proc, 15)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def registered(self, *zones: str) -> bool:
-        """Registered and provisioned (subscribed) in these zones: events published from now on
-        reach it (a zone fans an event out to the subscribers it has when the event arrives)."""
-        text = self.text()
-        return all(f"zone {z}: registered as" in text for z in zones)
+    command = "locator"
 
 
 def _agent(zone: ZoneProcess, tmp: Path, source_id: str, zone_id: str, **objects) -> Agent:

@@ -3,17 +3,12 @@ resolver (`slf resolver run --config ...`), for the end-to-end and crash tests."
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.zone.process import ZoneProcess
+from tests.zone.process import SLF, AgentProcess, ZoneProcess
 
-SLF = str(Path(sys.executable).with_name("slf"))
 RESOLVER = "State-StudentResolver"
 STATE_ZONE, DISTRICT_ZONE = "state-zone", "district-zone"
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
@@ -69,22 +64,8 @@ file = "{MAPPINGS / 'codes' / 'ohio_ethnicity.csv'}"
     return path
 
 
-@dataclass
-class ResolverProcess:
-    config: Path
-    log: Path
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> "ResolverProcess":
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen([SLF, "resolver", "run", "--config", str(self.config), "--log-level", "INFO"],
-                                     stdout=out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        out.close()
-        return self
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+class ResolverProcess(AgentProcess):
+    command = "resolver"
 
     def wait_registered(self, timeout: float = 20.0, count: int = 1) -> None:
         deadline = time.monotonic() + timeout
@@ -95,11 +76,6 @@ class ResolverProcess:
                 raise RuntimeError(f"resolver exited ({self.proc.returncode}): {self.text()[-3000:]}")
             time.sleep(0.05)
         raise RuntimeError(f"resolver did not register in time: {self.text()[-3000:]}")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM; the exit code (the test fails if it does not stop in time)."""

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -80,6 +81,37 @@ def stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             kill(proc)
+
+
+@dataclass
+class AgentProcess:
+    """`slf <command> run --config FILE` as its own process (so a test can SIGKILL it), its
+    output in ``log``."""
+
+    config: Path
+    log: Path
+    proc: subprocess.Popen | None = None
+    command: ClassVar[str] = ""  # "locator", "resolver", ...
+
+    def start(self) -> "AgentProcess":
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([SLF, self.command, "run", "--config", str(self.config)], stdout=out,
+                                         stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def registered(self, *zones: str) -> bool:
+        """Registered and provisioned in these zones (the runtime logs "zone Z: registered as ...")."""
+        text = self.text()
+        return all(f"zone {z}: registered as" in text for z in zones)
+
+    def kill(self) -> None:
+        kill(self.proc)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        stop(self.proc, timeout)
 
 
 @dataclass
