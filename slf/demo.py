@@ -177,8 +177,10 @@ def demo(rounds: int, students: int) -> None:
 
     Part 1: every SIF message kind is built, parsed back, validated against the project's
     schemas and compared, in every SIF version. Part 2: a zone server over HTTPS carries
-    students from a district SIS to the state and their state IDs back. The SSID
-    database, resolver and locator agents arrive in later releases; part 2 scripts them.
+    students from a district SIS to the state and their state IDs back, the agents' side of
+    each exchange scripted message by message. (The real Student Locator and Student
+    Resolver run end to end in tests/locator_e2e and tests/resolver; the demo moves to them
+    with the SSID database.)
     """
     console = Console()
     if _message_layer(console, rounds):
