@@ -10,11 +10,10 @@ from .locator import locator
 from .resolver import resolver
 from .sif import sif
 from .sis_sim import sis_sim
+from .ssid import ssid
 from .zone import zone
 
-PLANNED = {
-    "ssid": "State SSID database: matching, IDs, batch files, extracts, reports.",
-}
+PLANNED: dict[str, str] = {}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -33,6 +32,7 @@ main.add_command(certs)
 main.add_command(sis_sim)
 main.add_command(locator)
 main.add_command(resolver)
+main.add_command(ssid)
 
 
 def _planned(name: str, text: str) -> click.Group:

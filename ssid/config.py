@@ -1,0 +1,173 @@
+"""SSID database configuration: one TOML file read into frozen dataclasses.
+
+Why here and not in ``sif_agent.config``: the SSID system never imports the agents (see
+.importlinter); it has its own small loader with the same habits (design convention 11):
+checked once at start, every problem reported at once, worded for the person editing the
+file, relative paths taken from the file's folder, no secrets in the file. ::
+
+    [ssid]
+    database = "../var/ssid.db"      # a SQLite file, or postgresql+asyncpg://user@host/ssid
+    id_profile = "ohio"              # "ohio" | "calpads" | {name, description, segments}
+    import_chunk_size = 50000        # legacy import: rows per transaction
+
+    [ssid.maintenance]
+    min_reason_length = 15           # deactivation / reactivation reasons
+    min_reason_words = 3
+    placeholder_reasons = ["duplicate", "n/a", ...]
+
+    [ssid.roles]                     # which user roles may do what
+    modify = ["state_admin", "district_admin"]
+    deactivate = ["state_admin", "district_admin"]
+    request_reactivation = ["state_admin", "district_admin"]
+    approve_reactivation = ["state_approver"]
+
+    [[attributes]] ...               # the catalogue (ssid.catalogue); the Ohio defaults without it
+    [tasks.generate] required = [...]
+    [groups.minimal.tasks.generate] required = [...]
+
+See ``conf/ssid.example.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .catalogue import OHIO_ATTRIBUTES, OHIO_TASKS, Catalogue, CatalogueError
+from .ids import OHIO, IdProfile, profile_from_config
+
+DEFAULT_DATABASE = "ssid.db"
+_SSID_KEYS = {"database", "id_profile", "import_chunk_size", "maintenance", "roles"}
+_MAINT_KEYS = {"min_reason_length", "min_reason_words", "placeholder_reasons"}
+_ROLE_KEYS = {"modify", "deactivate", "request_reactivation", "approve_reactivation", "manage_users"}
+_TOP_KEYS = {"ssid", "attributes", "tasks", "groups", "slf"}  # [slf]: read by ssid.slf (the poller)
+
+#: reasons that say nothing (compared after lower-casing and stripping punctuation)
+DEFAULT_PLACEHOLDER_REASONS = frozenset({
+    "duplicate", "dup", "dupe", "duplicate id", "duplicate record", "n a", "na", "none", "no reason", "reason",
+    "test", "testing", "asdf", "xxx", "x", "fix", "fixed", "error", "wrong", "wrong id", "bad id", "delete",
+    "deactivate", "per request", "requested", "see notes", "other", "misc", "todo", "tbd", "unknown",
+})
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person editing the file."""
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    min_reason_length: int = 15
+    min_reason_words: int = 3
+    placeholder_reasons: frozenset[str] = DEFAULT_PLACEHOLDER_REASONS
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which roles may perform each maintenance action (RFP 1.18.1, 1.21.7.1, 1.21.7.5.5)."""
+
+    modify: frozenset[str] = frozenset({"state_admin", "district_admin"})
+    deactivate: frozenset[str] = frozenset({"state_admin", "district_admin"})
+    request_reactivation: frozenset[str] = frozenset({"state_admin", "district_admin"})
+    approve_reactivation: frozenset[str] = frozenset({"state_approver"})
+    manage_users: frozenset[str] = frozenset({"state_admin"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = f"sqlite+aiosqlite:///{DEFAULT_DATABASE}"
+    id_profile: IdProfile = OHIO
+    catalogue: Catalogue = field(default_factory=lambda: Catalogue(OHIO_ATTRIBUTES, dict(OHIO_TASKS)))
+    maintenance: MaintenancePolicy = MaintenancePolicy()
+    roles: Roles = Roles()
+    import_chunk_size: int = 50_000
+    source: Path | None = None  # the file read, if any
+
+
+def url_of(value: str, base: Path | None = None) -> str:
+    """A SQLAlchemy URL from a URL or a SQLite file path (relative to ``base``)."""
+    if "://" in value:
+        return value
+    p = Path(value)
+    if not p.is_absolute():
+        p = (base or Path.cwd()) / p
+    return f"sqlite+aiosqlite:///{p}"
+
+
+def _unknown(where: str, got: Mapping[str, Any], known: set[str], problems: list[str]) -> None:
+    extra = set(got) - known
+    if extra:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(extra))} (known: {', '.join(sorted(known))})")
+
+
+def _str_set(value: Any, where: str, problems: list[str]) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where} must be a list of strings")
+        return frozenset()
+    return frozenset(value)
+
+
+def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
+    """Settings from parsed TOML; every problem reported at once in one ConfigError."""
+    problems: list[str] = []
+    _unknown("top level", data, _TOP_KEYS, problems)
+    ssid = data.get("ssid") or {}
+    _unknown("[ssid]", ssid, _SSID_KEYS, problems)
+    database = url_of(str(ssid.get("database") or DEFAULT_DATABASE), base)
+    try:
+        profile = profile_from_config(ssid.get("id_profile"))
+    except ValueError as exc:
+        problems.append(f"[ssid] {exc}")
+        profile = OHIO
+    chunk = ssid.get("import_chunk_size", 50_000)
+    if not isinstance(chunk, int) or not 1 <= chunk <= 1_000_000:
+        problems.append("[ssid] import_chunk_size must be a whole number between 1 and 1000000")
+        chunk = 50_000
+
+    m = ssid.get("maintenance") or {}
+    _unknown("[ssid.maintenance]", m, _MAINT_KEYS, problems)
+    maintenance = MaintenancePolicy()
+    try:
+        maintenance = MaintenancePolicy(
+            int(m.get("min_reason_length", maintenance.min_reason_length)),
+            int(m.get("min_reason_words", maintenance.min_reason_words)),
+            frozenset(str(r).lower() for r in m["placeholder_reasons"]) if "placeholder_reasons" in m
+            else maintenance.placeholder_reasons)
+        if maintenance.min_reason_length < 1 or maintenance.min_reason_words < 1:
+            problems.append("[ssid.maintenance] min_reason_length and min_reason_words must be at least 1")
+    except (TypeError, ValueError):
+        problems.append("[ssid.maintenance] min_reason_length and min_reason_words must be whole numbers, "
+                        "placeholder_reasons a list of strings")
+
+    r = ssid.get("roles") or {}
+    _unknown("[ssid.roles]", r, _ROLE_KEYS, problems)
+    defaults = Roles()
+    roles = Roles(**{k: (_str_set(r[k], f"[ssid.roles] {k}", problems) if k in r else getattr(defaults, k))
+                     for k in _ROLE_KEYS})
+
+    catalogue = None
+    try:
+        catalogue = Catalogue.from_config(data, OHIO_ATTRIBUTES, OHIO_TASKS)
+    except CatalogueError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return Settings(database, profile, catalogue, maintenance, roles, chunk)
+
+
+def load(path: Path | str) -> Settings:
+    """Read and check a TOML configuration file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (see conf/ssid.example.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        settings = from_mapping(data, path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return Settings(settings.database, settings.id_profile, settings.catalogue, settings.maintenance,
+                    settings.roles, settings.import_chunk_size, path)

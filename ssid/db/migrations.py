@@ -1,0 +1,121 @@
+"""Versioned migrations of the SSID tables (a small numbered runner, as the SLF tables have).
+
+Why a runner of our own and not alembic yet: the schema must be created and changed the same
+way on SQLite and PostgreSQL by whichever SSID process starts first, and part of it is not
+tables but database-side guards that differ per dialect. Each migration is a numbered
+function; ``ssid_schema_version`` records the ones applied. Everything runs in one transaction
+holding a lock (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE), so two processes
+starting together apply each migration once, and a crash half-way leaves the previous version
+intact (DDL is transactional on both).
+
+Migration 2 installs the guards that make the rules hold even for someone with a SQL prompt:
+the audit, the ID registry, alias history and deactivations refuse UPDATE and DELETE
+(append-only); students, reactivation requests and users refuse DELETE (nothing is ever
+deleted, RFP 1.21.7.2); a student's ID can never be changed (RFP 1.21.7.3). On PostgreSQL
+TRUNCATE is refused as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .schema import NO_DELETE, NO_UPDATE, metadata, version_t
+
+log = logging.getLogger(__name__)
+
+_ADVISORY_KEY = 0x551D_DB01  # any constant shared by every SSID process
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def has_table(conn: AsyncConnection, name: str) -> bool:
+    return await conn.run_sync(lambda c: inspect(c).has_table(name))
+
+
+async def _v1(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda c: metadata.create_all(c, checkfirst=True))
+
+
+async def _v2(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("""
+            CREATE OR REPLACE FUNCTION ssid_refuse() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION '%: % refused: %', TG_TABLE_NAME, TG_OP, TG_ARGV[0]
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END $$ LANGUAGE plpgsql"""))
+        await conn.execute(text("""
+            CREATE OR REPLACE FUNCTION ssid_keep_student_id() RETURNS trigger AS $$
+            BEGIN
+                IF NEW.student_id IS DISTINCT FROM OLD.student_id THEN
+                    RAISE EXCEPTION 'ssid_students: a student ID is never modified'
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql"""))
+        for t in NO_DELETE:
+            ops = "UPDATE OR DELETE" if t in NO_UPDATE else "DELETE"
+            why = "append-only: rows are never changed or deleted" if t in NO_UPDATE else "rows are never deleted"
+            await conn.execute(text(f"CREATE TRIGGER {t}_guard BEFORE {ops} ON {t} "
+                                    f"FOR EACH ROW EXECUTE FUNCTION ssid_refuse('{why}')"))
+            await conn.execute(text(f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                                    f"FOR EACH STATEMENT EXECUTE FUNCTION ssid_refuse('{why}')"))
+        await conn.execute(text("CREATE TRIGGER ssid_students_keep_id BEFORE UPDATE OF student_id ON ssid_students "
+                                "FOR EACH ROW EXECUTE FUNCTION ssid_keep_student_id()"))
+        return
+    for t in NO_DELETE:
+        await conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
+                                f"BEGIN SELECT RAISE(ABORT, '{t}: DELETE refused: rows are never deleted'); END"))
+    for t in NO_UPDATE:
+        await conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} "
+                                f"BEGIN SELECT RAISE(ABORT, '{t}: UPDATE refused: append-only, rows are never "
+                                f"changed'); END"))
+    await conn.execute(text("CREATE TRIGGER IF NOT EXISTS ssid_students_keep_id BEFORE UPDATE OF student_id "
+                            "ON ssid_students WHEN NEW.student_id IS NOT OLD.student_id "
+                            "BEGIN SELECT RAISE(ABORT, 'ssid_students: a student ID is never modified'); END"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "SSID tables: ID registry, students, aliases, blocking keys, deactivations, "
+                 "reactivations, audit, users", _v1),
+    Migration(2, "guards: append-only audit/registry/aliases/deactivations, no deletes, IDs never modified", _v2),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+async def current_version(conn: AsyncConnection) -> int:
+    if not await has_table(conn, version_t.name):
+        return 0
+    return (await conn.execute(select(version_t.c.version).order_by(version_t.c.version.desc()).limit(1))
+            ).scalar() or 0
+
+
+async def migrate(engine: AsyncEngine, clock: Callable[[], float] = time.time) -> list[str]:
+    """Bring the database to the latest version; the migrations applied (empty when current)."""
+    done: list[str] = []
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        # SQLite: engine.begin() opened with BEGIN IMMEDIATE, the write lock is already held
+        await conn.run_sync(lambda c: version_t.create(c, checkfirst=True))
+        version = await current_version(conn)
+        for m in MIGRATIONS:
+            if m.version <= version:
+                continue
+            await m.apply(conn)
+            await conn.execute(version_t.insert().values(version=m.version, description=m.description,
+                                                         applied_at=clock()))
+            log.info("SSID database: migration %d applied (%s)", m.version, m.description)
+            done.append(f"{m.version}: {m.description}")
+    return done

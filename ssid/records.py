@@ -1,0 +1,131 @@
+"""From catalogue attributes to what the database indexes: columns, matcher record, keys.
+
+Why one place: the same student values are stored by ID issuance, modification, the legacy
+import and (later) batch files and the SLF poller; each must put the five core attributes in
+the same columns, build the same matcher record, and derive the same identity key and
+blocking keys, or a student stored one way would not be found another way. Pure functions.
+
+* ``identity_key``: the normalised (last, first, middle, birth date, gender) the rule "never
+  create a duplicate" compares (RFP 1.21.7.4.1): two records with equal keys are the same
+  person as far as the key attributes can tell, whatever the case, accents or punctuation.
+* ``block_rows``: ``ssid.matching.blocking.record_keys`` of the standardised record, each with
+  the gender and first initial the matcher narrows an oversized block by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+
+from .catalogue import MATCH_FIELDS
+from .matching import StudentRecord, record_keys, standardize
+from .matching.standardize import Standardized
+
+#: catalogue attribute -> ssid_students column; the other attributes go to the JSON column
+CORE_COLUMNS: Mapping[str, str] = {
+    "LegalFirstName": "first_name", "LegalMiddleName": "middle_name", "LegalLastName": "last_name",
+    "BirthDate": "birth_date", "Gender": "gender",
+}
+#: the stored order of a standardised record's fields (``Indexed.std_json``); append new fields at the end
+STD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Standardized) if f.name != "raw")
+#: names the field layout: stored lists start with it, so a change to Standardized is noticed, never misread
+STD_LAYOUT = hashlib.sha1(",".join(STD_FIELDS).encode()).hexdigest()[:8]
+_BIRTH_AT = STD_FIELDS.index("birth_date") + 1
+#: the attributes of the identity key, in order
+IDENTITY_ATTRIBUTES = ("LegalLastName", "LegalFirstName", "LegalMiddleName", "BirthDate", "Gender")
+
+
+def split_values(values: Mapping[str, str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """(core column values, other attributes) of a cleaned record."""
+    core = {col: (values.get(name) or None) for name, col in CORE_COLUMNS.items()}
+    extra = {k: v for k, v in values.items() if k not in CORE_COLUMNS and v not in (None, "")}
+    return core, extra
+
+
+def join_values(row: Mapping[str, Any]) -> dict[str, str]:
+    """The attribute values of a ``ssid_students`` row (blank ones left out)."""
+    out = {name: row[col] for name, col in CORE_COLUMNS.items() if row.get(col)}
+    out.update({k: v for k, v in (row.get("attributes") or {}).items() if v not in (None, "")})
+    return out
+
+
+def match_record(values: Mapping[str, str], district: str | None = None, building: str | None = None
+                 ) -> StudentRecord:
+    """The matcher's record for these attribute values."""
+    kw: dict[str, Any] = {field: values[name] for name, field in MATCH_FIELDS.items() if values.get(name)}
+    birth = kw.get("birth_date")
+    if isinstance(birth, str) and len(birth) == 10 and birth[4] == "-":
+        try:  # cleaned values carry ISO dates: hand the matcher a date (no parsing per record)
+            kw["birth_date"] = date.fromisoformat(birth)
+        except ValueError:
+            pass
+    return StudentRecord(**kw, district=district or "", building=building or "")
+
+
+def identity_key(std: Standardized, values: Mapping[str, str]) -> str:
+    birth = std.birth_date.isoformat() if std.birth_date else (values.get("BirthDate") or "").strip()
+    return "|".join((std.last_key, std.first_key, std.middle_key, birth, std.gender))
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """Everything derived from one version of a student's attributes."""
+
+    record: StudentRecord
+    std: Standardized
+    identity: str
+    keys: tuple[tuple[str, str, str], ...]  # (key, gender, first initial)
+
+    def record_json(self) -> dict[str, str]:
+        """The matcher record as JSON-ready data (blank fields left out)."""
+        out = {k: v for k, v in vars(self.record).items() if v}
+        if isinstance(out.get("birth_date"), date):
+            out["birth_date"] = out["birth_date"].isoformat()
+        return out
+
+    def std_json(self) -> list[Any]:
+        """The standardised form as a JSON-ready list: ``STD_LAYOUT``, then the ``STD_FIELDS`` values.
+
+        A list, not a dict: it is stored for every alias (4 million legacy rows and more) and read
+        back for every candidate of every lookup; without the field names it is a third of the
+        size and faster to encode and decode. The layout tag makes a later change of
+        ``Standardized``'s fields fail loudly instead of shifting values into the wrong fields.
+        Built directly rather than with ``Standardized.to_dict()``, which costs several times more.
+        """
+        d = vars(self.std)
+        out = [STD_LAYOUT, *(d[f] for f in STD_FIELDS)]
+        if out[_BIRTH_AT] is not None:
+            out[_BIRTH_AT] = out[_BIRTH_AT].isoformat()
+        return out
+
+
+def index(values: Mapping[str, str], district: str | None = None, building: str | None = None) -> Indexed:
+    record = match_record(values, district, building)
+    std = standardize(record)
+    initial = std.first_key[:1]
+    keys = tuple((k, std.gender, initial) for k in record_keys(std))
+    return Indexed(record, std, identity_key(std, values), keys)
+
+
+class StaleStandardized(ValueError):
+    """A stored standardised record was written with another version of ``Standardized``."""
+
+
+def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mapping[str, Any]) -> Standardized:
+    """A stored alias (``std_json`` list, or a dict with the field names) back into the matcher's form."""
+    if isinstance(std, Mapping):
+        data = dict(std)
+    elif std and std[0] == STD_LAYOUT and len(std) == len(STD_FIELDS) + 1:
+        data = dict(zip(STD_FIELDS, std[1:]))
+    else:
+        raise StaleStandardized(f"a stored standardised record has layout {std[0] if std else '?'!r}, the matcher "
+                                f"now uses {STD_LAYOUT!r}: the aliases must be standardised again")
+    return Standardized.from_dict({**data, "raw": dict(record)})
+
+
+def matching_changed(before: Mapping[str, str], after: Mapping[str, str]) -> bool:
+    """Whether a modification changes anything the matcher looks at (then a new alias is stored)."""
+    return any((before.get(name) or "") != (after.get(name) or "") for name in MATCH_FIELDS)

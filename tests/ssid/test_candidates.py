@@ -1,0 +1,84 @@
+"""The matcher's candidate source over the database gives what the in-memory index gives."""
+
+from __future__ import annotations
+
+from ssid import maintenance as m
+from ssid.db.candidates import DbCandidateSource, match
+from ssid.matching import BlockRequest, InMemoryIndex, Matcher, Narrowing, Outcome, StudentRecord, query_keys
+from ssid.records import match_record, standardized_from_json
+
+from .conftest import AMARA, create
+from .test_maintenance import GOOD_REASON, _do
+
+PEOPLE = [
+    AMARA,
+    {**AMARA, "LegalFirstName": "Adaeze"},  # twin
+    {**AMARA, "LegalFirstName": "Chidi", "Gender": "M", "BirthDate": "2015-09-01"},  # sibling
+    {**AMARA, "LegalFirstName": "William", "LegalLastName": "Smith", "Gender": "M", "BirthDate": "2012-01-05"},
+    {**AMARA, "LegalFirstName": "Mary", "LegalLastName": "Garcia-Lopez", "BirthDate": "2013-06-07"},
+]
+
+
+async def _fetch(store, requests):
+    async with store.read() as conn:
+        return await conn.run_sync(lambda c: DbCandidateSource(c).fetch(requests))
+
+
+async def test_blocks_from_the_database_equal_the_in_memory_index(store, users):
+    index = InMemoryIndex()
+    for values in PEOPLE:
+        s = await create(store, values)
+        index.add(s.student_id, match_record(s.values, s.district_irn, s.building_irn))
+    probe = StudentRecord(first_name="Amara", last_name="Okafor", birth_date="2017-04-12", gender="F")
+    std = Matcher().standardize(probe)
+    requests = [BlockRequest(k.key, n, 3) for k in query_keys(std)
+                for n in (Narrowing(), Narrowing(gender="F"), Narrowing(gender="F", first_initial="A"))]
+    got = await _fetch(store, requests)
+    want = index.fetch(requests)
+    assert [(b.total, sorted((r.student_id, r.version) for r in b.rows)) for b in got] == \
+           [(b.total, sorted((r.student_id, r.version) for r in b.rows)) for b in want]
+    assert any(b.total for b in got)
+    for block in got:
+        for row in block.rows:
+            assert row.record == next(r.record for b in want for r in b.rows if r.student_id == row.student_id)
+
+
+async def test_a_lookup_finds_a_student_under_an_old_name_and_never_a_deactivated_id(store, users):
+    amara = await create(store)
+    await _do(store, m.modify, amara.student_id, {"LegalLastName": "Bello"}, users["ann"])
+    dup = await create(store, {**AMARA, "LegalLastName": "Bello", "LegalMiddleName": "G"})
+    await _do(store, m.deactivate, dup.student_id, amara.student_id, GOOD_REASON, users["ann"])
+    record = StudentRecord(first_name="Amara", middle_name="Grace", last_name="Okafor", birth_date="2017-04-12",
+                           gender="F", birth_city="Columbus", race_ethnicity="B", native_language="ENG")
+    async with store.read() as conn:
+        decision = await match(conn, Matcher(), record)
+    assert decision.outcome == Outcome.MATCH and decision.student_id == amara.student_id
+    assert dup.student_id not in {c.student_id for c in decision.explanation.candidates}
+
+
+async def test_stored_standardised_records_round_trip(store, users):
+    s = await create(store, {**AMARA, "LegalLastName": "O'Brien-Smith", "SSN": "123456780"})
+    [alias] = await store.aliases(s.student_id)
+    async with store.read() as conn:
+        from sqlalchemy import select
+
+        from ssid.db.schema import aliases_t
+
+        std, record = (await conn.execute(select(aliases_t.c.std, aliases_t.c.record))).one()
+    rebuilt = standardized_from_json(std, record)
+    assert rebuilt == Matcher().standardize(match_record(s.values, s.district_irn))
+    assert alias.record["last_name"] == "O'Brien-Smith"
+
+
+def test_a_stored_record_of_another_layout_is_refused_not_misread():
+    import pytest
+
+    from ssid.records import StaleStandardized, index
+
+    ix = index(AMARA)
+    stored = ix.std_json()
+    assert standardized_from_json(stored, ix.record_json()) == ix.std
+    with pytest.raises(StaleStandardized, match="standardised again"):
+        standardized_from_json(["0ldl4y0t", *stored[1:]], ix.record_json())
+    with pytest.raises(StaleStandardized):
+        standardized_from_json(stored[:-1], ix.record_json())
