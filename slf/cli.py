@@ -11,6 +11,9 @@ from .resolver import resolver
 from .sif import sif
 from .sis_sim import sis_sim
 from .ssid import ssid
+from .ssid_batch import batch_cmd, report_cmd, sweep_cmd
+from .ssid_files import backup_cmd, extract_cmd, restore_cmd
+from .ssid_poll import poll_cmd
 from .zone import zone
 
 PLANNED: dict[str, str] = {}
@@ -33,6 +36,9 @@ main.add_command(sis_sim)
 main.add_command(locator)
 main.add_command(resolver)
 main.add_command(ssid)
+# `slf ssid` commands kept in their own modules (one job each; they import slf.ssid's helpers)
+for _cmd in (poll_cmd, batch_cmd, sweep_cmd, report_cmd, extract_cmd, backup_cmd, restore_cmd):
+    ssid.add_command(_cmd)
 
 
 def _planned(name: str, text: str) -> click.Group:

@@ -98,6 +98,9 @@ def ssid() -> None:
     slf ssid audit [--id ID]            the append-only audit trail
     slf ssid user ...                   users, roles, limits on forcing new IDs
     slf ssid poll --slf-db URL          answer the Student Resolver's requests (SLF tables)
+    slf ssid batch IN.csv --out OUT.csv one result per row: MATCH NEW POTENTIAL VALID MISMATCH INACTIVE REJECTED
+    slf ssid sweep --out review.csv     duplicate sweep over all active IDs
+    slf ssid report daily|weekly|monthly --date D   activity by change type
     slf ssid extract KIND --out DIR     active / delta / deactivated data files with manifests
     slf ssid backup --out FILE | restore FILE   online backup and restore
     """
@@ -542,14 +545,3 @@ def reserve_cmd(file: Path, config_path: Path | None, database: str | None, kind
     added, already = _run(_obj(config_path, database), work)
     click.echo(f"{len(added)} ID(s) recorded as {kind}; {len(already)} were already recorded as used")
 
-
-def _register_more() -> None:
-    """Commands kept in their own modules (one job each)."""
-    from .ssid_files import backup_cmd, extract_cmd, restore_cmd
-    from .ssid_poll import poll_cmd
-
-    for cmd in (poll_cmd, extract_cmd, backup_cmd, restore_cmd):
-        ssid.add_command(cmd)
-
-
-_register_more()
