@@ -75,9 +75,12 @@ def demo(rounds: int, students: int) -> None:
     started = time.perf_counter()
     report = asyncio.run(run(console, students))
     table = Table(title="Part 2 — students through the whole framework (zones over HTTPS, locator, resolver, "
-                        "SLF tables, SSID database)")
-    for col in ("", "student", "kind", "expected", "StateProvinceId in the SIS"):
-        table.add_column(col)
+                        "SLF tables, SSID database)", expand=True)
+    table.add_column("", no_wrap=True, width=1)
+    table.add_column("student", ratio=2)
+    table.add_column("kind", ratio=1, min_width=12)
+    table.add_column("expected", ratio=4)
+    table.add_column("ID in the SIS", no_wrap=True, width=13)
     for o in report.outcomes:
         table.add_row("[green]✓[/green]" if o.ok else "[red]✗[/red]", o.name, o.kind,
                       o.expected + (f"\n[dim]{o.note}[/dim]" if o.note else ""), o.state_id or "—")

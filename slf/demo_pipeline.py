@@ -223,8 +223,7 @@ async def run(console: Console, new_students: int = 12) -> Report:
             as_before = (s.first_name, s.last_name) == (before.first_name, before.last_name)
             report.outcomes.append(Outcome(
                 f"{s.first_name} {s.last_name}", "returning",
-                f"the ID issued in 043802 ({original})" + ("" if as_before else
-                                                          f", recorded there as {before.first_name} {before.last_name}"),
+                "the ID issued in 043802" + ("" if as_before else f" (as {before.first_name} {before.last_name})"),
                 sid, bool(sid) and sid == original))
         for s in newer:
             sid = results_b.get(s.local_id, "")
@@ -235,18 +234,25 @@ async def run(console: Console, new_students: int = 12) -> Report:
         twin_txn = next((t for t in txns if t.local_id == twin.local_id), None)
         offered = [c.state_id for c in twin_txn.candidates] if twin_txn else []
         report.outcomes.append(Outcome(f"{twin.first_name} {twin.last_name}", "near twin",
-                                       f"potential match with {known.first_name} ({issued.get(known.local_id)}); a "
-                                       "state user decides: a different child, a new ID", sid,
+                                       f"potential match with {known.first_name}; a state user decides: "
+                                       "another child, a new ID", sid,
                                        bool(sid) and sid != issued.get(known.local_id)
                                        and issued.get(known.local_id) in offered,
-                                       f"candidates offered: {', '.join(offered) or 'none'}"))
+                                       f"offered: {', '.join(offered) or 'none'}"))
         bad = next((t for t in txns if t.local_id == missing.local_id), None)
         report.outcomes.append(Outcome(f"{missing.first_name} {missing.last_name}", "insufficient data",
-                                       "no ID; the district is told which field to fix",
+                                       "no ID; the district is told what to fix",
                                        "", bad is not None and bad.state is TxnState.ERROR,
-                                       (bad.error_text or "")[:90] if bad else "no transaction"))
+                                       _missing(bad.error_text) if bad else "no transaction"))
         report.seconds = sorted(t.updated_at - t.created_at for t in txns if t.state is TxnState.WRITTEN_BACK)
     return report
+
+
+def _missing(error_text: str | None) -> str:
+    """The state's error, shortened to the fields it names ("missing LEGAL_MIDDLE_NAME")."""
+    text = error_text or ""
+    start = text.find("missing ")
+    return text[start:text.find(".", start)] if start >= 0 else text[:60]
 
 
 async def _state_staff(poller, parms_table, status, stop) -> None:
