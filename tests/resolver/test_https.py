@@ -75,6 +75,25 @@ def sis_agent(tmp, zone: ZoneProcess) -> Agent:
                                outbox=f"sqlite+aiosqlite:///{tmp}/sis-outbox.db"))
 
 
+async def start_locator_and_sis(stack: AsyncExitStack, tmp, zone: ZoneProcess, form: str):
+    """The Student Locator and a district SIS that records every StudentPersonal Change it gets
+    (the write-backs), both running until ``stack`` closes: (locator, sis, changes, clock)."""
+    settings = locator_settings(tmp, zone, form)
+    clock = Clock()
+    loc = LocatorAgent(settings, store=LocatorStore.from_url(settings.database, clock=clock, rand=lambda: 0.5))
+    stack.push_async_callback(loc.close)
+    sis = sis_agent(tmp, zone)
+    changes: list = []
+
+    @sis.on_event("StudentPersonal", "Change")
+    async def changed(event, ctx):
+        changes.extend(o.typed() for o in event.objects)
+
+    await stack.enter_async_context(loc.running())
+    await stack.enter_async_context(sis.running())
+    return loc, sis, changes, clock
+
+
 #: first name → (what the scripted database decides, the outcome at the locator)
 STUDENTS = {
     "Matthew": "match", "Nadia": "new", "Ambra": "state-resolves", "Ambrose": "district-resolves",
@@ -118,22 +137,10 @@ async def test_every_outcome_over_https(zone, tmp_path, form):
     resolver.start()
     try:
         await asyncio.to_thread(resolver.wait_registered)
-        changes: list = []
         async with AsyncExitStack() as stack:
             ssid = db.ScriptedSsid(slf, decide=decide, extra=EXTRA)
             stack.push_async_callback(ssid.close)
-            settings = locator_settings(tmp_path, zone, form)
-            clock = Clock()
-            loc = LocatorAgent(settings, store=LocatorStore.from_url(settings.database, clock=clock, rand=lambda: 0.5))
-            stack.push_async_callback(loc.close)
-            sis = sis_agent(tmp_path, zone)
-
-            @sis.on_event("StudentPersonal", "Change")
-            async def changed(event, ctx):
-                changes.extend(o.typed() for o in event.objects)
-
-            await stack.enter_async_context(loc.running())
-            await stack.enter_async_context(sis.running())
+            loc, sis, changes, clock = await start_locator_and_sis(stack, tmp_path, zone, form)
             task = asyncio.create_task(ssid.run(interval=0.05))
             stack.callback(task.cancel)
 

@@ -20,8 +20,6 @@ from dataclasses import replace
 import pytest
 
 from messages.objects import Name
-from sif_agent.locator.agent import LocatorAgent
-from sif_agent.locator.store import LocatorStore
 from sif_agent.locator.transactions import TxnState
 from sif_agent.resolver.store import ResolverStore
 from sif_agent.resolver.tables import AttributeColumn
@@ -29,10 +27,9 @@ from ssid.audit import Actor
 from ssid.config import load
 from ssid.poller import SlfPoller
 from ssid.store import SsidStore
-from tests.locator_agent.conftest import Clock
 from tests.locator_mapping.conftest import enrollment, personal, school
 from tests.resolver.https import DISTRICT_ZONE, ResolverProcess, resolver_toml
-from tests.resolver.test_https import locator_settings, sis_agent
+from tests.resolver.test_https import start_locator_and_sis
 from tests.resolver.world import until
 from tests.zone.process import ZoneProcess
 
@@ -91,7 +88,6 @@ async def test_the_whole_pipeline_over_https(zone, tmp_path):
     resolver.start()
     try:
         await asyncio.to_thread(resolver.wait_registered)
-        changes: list = []
         async with AsyncExitStack() as stack:
             # the SSID database, seeded with a returning student and a pair of twins
             store = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp_path}/ssid.db", load(EXAMPLE))
@@ -103,18 +99,7 @@ async def test_the_whole_pipeline_over_https(zone, tmp_path):
             poller = SlfPoller(store, slf)
             stack.push_async_callback(poller.close)
 
-            settings = locator_settings(tmp_path, zone, "example")
-            clock = Clock()
-            loc = LocatorAgent(settings, store=LocatorStore.from_url(settings.database, clock=clock, rand=lambda: 0.5))
-            stack.push_async_callback(loc.close)
-            sis = sis_agent(tmp_path, zone)
-
-            @sis.on_event("StudentPersonal", "Change")
-            async def changed(event, ctx):
-                changes.extend(o.typed() for o in event.objects)
-
-            await stack.enter_async_context(loc.running())
-            await stack.enter_async_context(sis.running())
+            loc, sis, changes, clock = await start_locator_and_sis(stack, tmp_path, zone, "example")
             stop = asyncio.Event()
             task = asyncio.create_task(poller.run(stop, interval=0.05))
 
