@@ -26,17 +26,14 @@ Why it works this way (RFP 1.2, 1.3, 1.21.3):
 from __future__ import annotations
 
 import asyncio
-import collections
 import csv
 import gc
 import io
 import json
 import logging
-import multiprocessing
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,6 +49,7 @@ from .config import Settings
 from .csvlayout import LayoutError, Row, check_header, header, parse_datetime
 from .db.schema import ACTIVE, ids_t, students_t
 from .ids import clean_id, id_problems
+from .pool import in_order
 from .records import index, join_values, split_values
 from .store import SsidStore
 
@@ -618,18 +616,10 @@ class LegacyImporter:
 
     async def _in_workers(self, parts: Iterator[Chunk], job: _Job):
         url = self.store.engine.url.render_as_string(hide_password=False)
-        loop = asyncio.get_running_loop()
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or threads inherited
         ahead = self.workers * 2 + -(-self.chunk_size // PREPARE_ROWS)  # batches in flight
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_start,
-                                 initargs=(url, self.store.settings, job)) as pool:
-            pending: collections.deque[asyncio.Future] = collections.deque()
-            for chunk in parts:
-                pending.append(asyncio.wrap_future(pool.submit(_worker_prepare, chunk), loop=loop))
-                if len(pending) > ahead:  # results in file order
-                    yield await pending.popleft()
-            while pending:
-                yield await pending.popleft()
+        async for prepared in in_order(parts, _worker_prepare, workers=self.workers, initializer=_worker_start,
+                                       initargs=(url, self.store.settings, job), ahead=ahead):
+            yield prepared
 
 
 __all__ = ["Batch", "Chunk", "ChunkResult", "prepare_loaded", "write_prepared", "ImportReport", "LayoutError", "LegacyImporter", "Prepared", "RowProblem", "check_row",

@@ -46,7 +46,7 @@ from .db.migrations import migrate as run_migrations
 from .db.schema import (
     ACTIVE, DEACTIVATED, aliases_t, audit_t, block_keys_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
 )
-from .ids import IdIssuer, clean_id, id_problems
+from .ids import IdIssuer, IdSpaceExhausted, clean_id, id_problems
 from .records import Indexed, index, join_values, split_values
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,20 @@ def insert_ignore(conn: AsyncConnection, table):
     return ins(table).on_conflict_do_nothing()
 
 
+def duplicate_refused(existing: str) -> Refused:
+    """Why no second ID is issued for a record identical to an active student's."""
+    return Refused(f"an active student with the same name, birth date and gender exists: {existing}; use that ID "
+                   "(a second ID for the same student would be a duplicate)")
+
+
+async def lock_identities(conn: AsyncConnection, identities: Iterable[str]) -> None:
+    """PostgreSQL: serialise "is there an identical active student?" checks per identity until commit
+    (SQLite needs nothing: a write transaction holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        for identity in sorted(set(identities)):  # one order for every process: no deadlock
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": identity})
+
+
 class SsidStore:
     def __init__(self, engine: AsyncEngine, settings: Settings | None = None, *,
                  clock: Callable[[], float] = time.time,
@@ -296,8 +310,7 @@ class SsidStore:
     async def identical_active(self, conn: AsyncConnection, identity: str, exclude: str | None = None
                                ) -> list[str]:
         """Active students with this identity key (other than ``exclude``), oldest first."""
-        if conn.dialect.name == "postgresql":  # serialise checks of the same identity until commit
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": identity})
+        await lock_identities(conn, [identity])
         q = select(students_t.c.student_id).where(students_t.c.identity_key == identity,
                                                   students_t.c.status == ACTIVE)
         if exclude is not None:
@@ -394,6 +407,31 @@ class SsidStore:
 
     # ---- writing ----
 
+    async def claim_ids(self, conn: AsyncConnection, n: int, kind: str, source: str | None = None) -> list[str]:
+        """``n`` new IDs drawn at random and recorded as used, with one statement per round.
+
+        The bulk form of ``issuer.issue(claim_id)`` (batch files): a drawn ID that was ever used
+        is dropped by the insert (ON CONFLICT DO NOTHING ... RETURNING) and drawn again.
+        """
+        issuer, out = self.issuer, []
+        for _ in range(issuer.max_attempts):
+            want, before = n - len(out), len(out)
+            if want <= 0:
+                break
+            drawn = list(dict.fromkeys(issuer.profile.draw(issuer.randbelow) for _ in range(want)))
+            now = self.clock()
+            for i in range(0, len(drawn), 500):
+                got = await conn.execute(insert_ignore(conn, ids_t).values(
+                    [{"student_id": c, "kind": kind, "source": source, "at": now} for c in drawn[i:i + 500]])
+                    .returning(ids_t.c.student_id))
+                claimed = set(got.scalars())
+                out += [c for c in drawn[i:i + 500] if c in claimed]
+            issuer.collisions += want - (len(out) - before)
+        if len(out) < n:
+            raise IdSpaceExhausted(f"no free {issuer.profile.name} identifier after {issuer.max_attempts} rounds of "
+                                   "draws: the random source repeats itself or the identifier space is full")
+        return out
+
     async def claim_id(self, conn: AsyncConnection, candidate: str, kind: str, source: str | None = None) -> bool:
         """Record ``candidate`` as used; False when it was used before (by anyone, ever)."""
         result = await conn.execute(insert_ignore(conn, ids_t).values(student_id=candidate, kind=kind,
@@ -418,8 +456,7 @@ class SsidStore:
         indexed = index(checked.values, district_irn, building_irn)
         same = await self.identical_active(conn, indexed.identity)
         if same:
-            raise Refused(f"an active student with the same name, birth date and gender exists: {same[0]}; use that "
-                          "ID (a second ID for the same student would be a duplicate)")
+            raise duplicate_refused(same[0])
         student_id = await self.issuer.issue(lambda c: self.claim_id(conn, c, "issued", source))
         now = self.clock()
         core, extra = split_values(checked.values)

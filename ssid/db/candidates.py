@@ -16,7 +16,7 @@ candidates are never dropped silently.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -24,6 +24,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..matching import Block, BlockRequest, CandidateRow, Matcher, StudentRecord
+from ..matching.blocking import query_keys
+from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
 from .schema import ACTIVE, aliases_t, block_keys_t, students_t
@@ -65,11 +67,103 @@ class DbCandidateSource:
         return out
 
 
+class PrefetchedSource:
+    """Every candidate of many lookups read with a handful of queries (batch chunks, single lookups).
+
+    Same contract as ``DbCandidateSource``. Built from the block keys the lookups will ask for:
+    one query counts the rows under every key (every status: the figure ``sizes`` a writer
+    re-counts to see whether anything arrived since), one reads the rows of the keys small
+    enough to be scored whole (``<= prefetch_limit``, the block size above which the engine
+    narrows), one reads the stored versions of those students. A larger key is answered by
+    ``DbCandidateSource`` (which counts and cuts in SQL), so a hot block is never read whole.
+    ``versions[student]`` is the number of stored versions of each prefetched student.
+    """
+
+    def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500) -> None:
+        k, s, a = block_keys_t.c, students_t.c, aliases_t.c
+        self.conn = conn
+        self.fallback = DbCandidateSource(conn)
+        wanted_keys = sorted(set(keys))
+        self.sizes = self.count(conn, wanted_keys)
+        small = [key for key in wanted_keys if 0 < self.sizes.get(key, 0) <= prefetch_limit]
+        self._small = set(small)
+        self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
+        joined = block_keys_t.join(students_t, s.student_id == k.student_id)
+        for part in slices(small):
+            q = (select(k.key, k.student_id, k.version, k.gender, k.first_initial).select_from(joined)
+                 .where(k.key.in_(part), s.status == ACTIVE))
+            for key, sid, version, gender, initial in conn.execute(q):
+                self._rows.setdefault(key, []).append((sid, version, gender or "", initial or ""))
+        for rows in self._rows.values():
+            rows.sort()
+        students = sorted({row[0] for rows in self._rows.values() for row in rows})
+        self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.versions: dict[str, int] = {}
+        for part in slices(students):
+            for sid, version, std, record in conn.execute(
+                    select(a.student_id, a.version, a.std, a.record).where(a.student_id.in_(part))):
+                self._stored[(sid, version)] = (std, record)
+                self.versions[sid] = self.versions.get(sid, 0) + 1
+        self._decoded: dict[tuple[str, int], CandidateRow] = {}
+
+    @staticmethod
+    def count(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+        """Rows under each key (every status); keys without rows are left out."""
+        k = block_keys_t.c
+        out: dict[str, int] = {}
+        for part in slices(sorted(keys)):
+            out.update(conn.execute(select(k.key, func.count()).where(k.key.in_(part)).group_by(k.key)).all())
+        return out
+
+    def stored(self, student_id: str) -> list[dict[str, Any]] | None:
+        """The stored matcher records of a prefetched student (every version), or None."""
+        if student_id not in self.versions:
+            return None
+        return [self._stored[(student_id, v)][1] for v in range(self.versions[student_id])
+                if (student_id, v) in self._stored]
+
+    def _row(self, sid: str, version: int) -> CandidateRow:
+        got = self._decoded.get((sid, version))
+        if got is None:
+            std, record = self._stored[(sid, version)]
+            got = self._decoded[(sid, version)] = CandidateRow(sid, version, standardized_from_json(std, record))
+        return got
+
+    def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
+        out: list[Block | None] = []
+        hot: list[int] = []
+        for i, req in enumerate(requests):
+            if req.key not in self._small:
+                if self.sizes.get(req.key, 0) == 0:
+                    out.append(Block((), 0))
+                else:
+                    hot.append(i)
+                    out.append(None)
+                continue
+            g, fi = req.narrowing.gender, req.narrowing.first_initial
+            rows = [(sid, v) for sid, v, gender, initial in self._rows.get(req.key, ())
+                    if (not g or gender in (g, "")) and (not fi or initial in (fi, ""))]
+            out.append(Block(tuple(self._row(sid, v) for sid, v in rows[:req.limit]), len(rows)))
+        if hot:
+            for i, block in zip(hot, self.fallback.fetch([requests[i] for i in hot])):
+                out[i] = block
+        return [b if b is not None else Block((), 0) for b in out]
+
+
+def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """Bound parameter lists (SQLite allows 32,766 per statement; PostgreSQL 65,535)."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Standardized) -> Decision:
+    """``matcher.match(record)`` with candidates from this (sync) connection, in three queries."""
+    std = matcher.standardize(record)
+    m = copy.copy(matcher)
+    m.source = PrefetchedSource(conn, (k.key for k in query_keys(std)), prefetch_limit=matcher.blocking.max_block)
+    return m.match(std)
+
+
 async def match(conn: AsyncConnection, matcher: Matcher, record: StudentRecord) -> Decision:
     """``matcher.match(record)`` with candidates from this database connection."""
-    def run(sync_conn: Connection) -> Decision:
-        m = copy.copy(matcher)
-        m.source = DbCandidateSource(sync_conn)
-        return m.match(record)
-
-    return await conn.run_sync(run)
+    return await conn.run_sync(match_sync, matcher, record)

@@ -44,7 +44,7 @@ async def test_every_result_code(store, users, tmp_path):
     got = read_csv(out)
     assert [r["UserDefined"] for r in got] == [r["UserDefined"] for r in rows]
     codes = [r["ResultCode"] for r in got]
-    assert codes == ["MATCH", "NEW", "POTENTIAL", "VALID", "MISMATCH", "INACTIVE", "REJECTED"], got
+    assert codes == ["MATCH", "NEW", "POTENTIAL", "VALID", "MISMATCH", "INACTIVE", "REJECTED"], [(r["ResultCode"], r["ResultMessage"]) for r in got]
     assert set(codes) == set(RESULT_CODES)
     assert got[0]["StudentID"] == amara.student_id
     new_id = got[1]["StudentID"]

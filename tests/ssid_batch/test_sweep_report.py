@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from slf.ssid_batch import batch_cmd, report_cmd, sweep_cmd
 from ssid.audit import Actor
-from ssid.batch import BulkCandidateSource
-from ssid.db.candidates import DbCandidateSource
+from ssid.db.candidates import DbCandidateSource, PrefetchedSource
+from ssid.matching.blocking import query_keys
 from ssid.db.schema import audit_t
 from ssid.legacy import LegacyImporter
 from ssid.matching import Matcher
@@ -68,7 +68,7 @@ def test_period_bounds_are_utc_day_iso_week_and_month():
                                                                                           "2028-01-01"]
 
 
-async def test_bulk_candidate_source_answers_like_the_database_source(store, tmp_path):
+async def test_prefetched_source_answers_like_the_database_source(store, tmp_path):
     pop = generate_population(2_000, seed=11)
     await LegacyImporter(store, actor=Actor("loader")).run(write_layout(
         tmp_path / "l.csv", store.catalogue, (layout_row(s.record, s.student_id) for s in pop.students)))
@@ -79,7 +79,9 @@ async def test_bulk_candidate_source_answers_like_the_database_source(store, tmp
     def both(conn):
         out = []
         for q in queries:
-            a, b = Matcher(source=DbCandidateSource(conn)), Matcher(source=BulkCandidateSource(conn, hot=3))
+            keys = [k.key for k in query_keys(matcher.standardize(q))]
+            a = Matcher(source=DbCandidateSource(conn))
+            b = Matcher(source=PrefetchedSource(conn, keys, prefetch_limit=3))  # larger blocks: the fallback
             da, db = a.match(q), b.match(q)
             out.append(((da.outcome, da.student_id, [c.student_id for c in da.candidates]),
                         (db.outcome, db.student_id, [c.student_id for c in db.candidates])))

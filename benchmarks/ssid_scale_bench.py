@@ -1,0 +1,288 @@
+"""The SSID database at state scale (issue #6): lookups and a batch file against millions of students.
+
+    .venv/bin/python benchmarks/ssid_scale_bench.py build  --students 10000000 --dir /var/tmp/ssid-10m
+    .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--write]
+    .venv/bin/python benchmarks/ssid_scale_bench.py batch  --dir /var/tmp/ssid-10m [--rows 1000000] [--write]
+
+``build`` generates a synthetic population (ssid.population: families, twins, siblings, name
+frequencies), loads it with the legacy importer exactly as ``slf ssid import-legacy`` does
+(SQLite, two worker processes), and writes re-submissions with known truth beside it: a lookup
+set and a batch file in the district layout. It takes a while at 10 million students, so the
+database is kept in ``--dir`` and reused (``manifest.json`` says what it holds).
+
+``lookup`` times what the SLF poller and the REST API do per request: candidate retrieval from
+the database plus scoring and the decision (``ssid.db.candidates.match``), one lookup after the
+other on one connection, and reports p50/p99 and the outcomes against the truth.
+
+``batch`` copies the database (a batch adds students and aliases; the original stays as built)
+and runs the batch file through ``slf ssid batch``'s code (``ssid.batch.BatchRunner``) with its
+default worker processes, reporting rows/s and the result codes.
+
+``--write`` records the figures in benchmarks/RESULTS.md (section ssid-scale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ssid.audit import Actor  # noqa: E402
+from ssid.catalogue import ohio_catalogue  # noqa: E402
+from ssid.config import load  # noqa: E402
+from ssid.legacy import LegacyImporter  # noqa: E402
+from ssid.records import STD_LAYOUT  # noqa: E402
+from ssid.store import SsidStore  # noqa: E402
+
+import results  # noqa: E402  (benchmarks/results.py)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "ssid.example.toml"
+LOOKUPS, BATCH = "lookups.jsonl", "batch.csv"
+
+
+def _url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _layout_rows(pop):
+    from tests.ssid_batch.synth import layout_row
+    for s in pop.students:
+        yield layout_row(s.record, s.student_id)
+
+
+async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: int, workers: int) -> None:
+    from ssid.population import generate_population, generate_queries
+    from tests.ssid_batch.synth import layout_row, write_layout
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        if m.get("students") == students and m.get("seed") == seed and m.get("std_layout") == STD_LAYOUT:
+            print(f"{out}: already holds {students:,} students (seed {seed}); nothing to build")
+            return
+    for name in ("ssid.db", "ssid.db-wal", "ssid.db-shm", "manifest.json"):
+        (out / name).unlink(missing_ok=True)
+    catalogue = ohio_catalogue()
+    t = time.perf_counter()
+    pop = generate_population(students, seed=seed)
+    print(f"population: {len(pop):,} students generated in {time.perf_counter() - t:,.0f} s", flush=True)
+    legacy = write_layout(out / "legacy.csv", catalogue, _layout_rows(pop))
+    queries = generate_queries(pop, lookups, seed=seed)
+    with open(out / LOOKUPS, "w", encoding="utf-8") as f:
+        for q in queries:
+            f.write(json.dumps({"kind": q.kind, "truth": q.truth, "record": _record_json(q.record)}) + "\n")
+    batch = generate_queries(pop, batch_rows, seed=seed + 1)
+    write_layout(out / BATCH, catalogue, (layout_row(q.record) for q in batch))
+    with open(out / "batch-truth.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("row", "kind", "truth"))
+        w.writerows((n, q.kind, q.truth) for n, q in enumerate(batch, 1))
+    print(f"queries: {len(queries):,} lookups and a {len(batch):,}-row batch file written", flush=True)
+    del pop, queries, batch
+    store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
+    await store.migrate()
+    t = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 30 or done == total:
+            last[0] = time.perf_counter()
+            print(f"  import: {done:,}/{total:,} rows, {done / (last[0] - t):,.0f} rows/s", flush=True)
+
+    report = await LegacyImporter(store, actor=Actor("bench"), workers=workers, chunk_size=50_000).run(
+        legacy, progress=progress)
+    await store.close()
+    secs = time.perf_counter() - t
+    print(f"import: {report.loaded:,} loaded ({report.rejected:,} rejected) in {secs:,.0f} s", flush=True)
+    (out / "legacy.csv").unlink()
+    manifest.write_text(json.dumps({"students": students, "seed": seed, "std_layout": STD_LAYOUT,
+                                    "loaded": report.loaded, "import_seconds": round(secs, 1),
+                                    "db_bytes": (out / "ssid.db").stat().st_size}, indent=1))
+
+
+def _record_json(r) -> dict:
+    out = {k: v for k, v in vars(r).items() if v}
+    if "birth_date" in out and not isinstance(out["birth_date"], str):
+        out["birth_date"] = out["birth_date"].isoformat()
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
+async def lookup(out: Path, n: int, write: bool) -> None:
+    """Lookups one after the other, as the SLF poller and the REST API make them."""
+    from datetime import date
+
+    from ssid.db.candidates import match
+    from ssid.matching import Matcher, Outcome, StudentRecord
+    manifest = json.loads((out / "manifest.json").read_text())
+    store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
+    matcher = Matcher()
+    queries = []
+    with open(out / LOOKUPS) as f:
+        for line in f:
+            q = json.loads(line)
+            rec = dict(q["record"])
+            if "birth_date" in rec:
+                rec["birth_date"] = date.fromisoformat(rec["birth_date"])
+            queries.append((q["kind"], q["truth"], StudentRecord(**rec)))
+            if len(queries) >= n:
+                break
+    times: list[float] = []
+    outcomes: Counter = Counter()
+    right = wrong = 0
+    async with store.read() as conn:
+        for kind, truth, rec in queries[:200]:  # warm the page cache a little, as a running server has it
+            await match(conn, matcher, rec)
+        t0 = time.perf_counter()
+        for kind, truth, rec in queries:
+            t = time.perf_counter()
+            d = await match(conn, matcher, rec)
+            times.append((time.perf_counter() - t) * 1000)
+            outcomes[str(d.outcome)] += 1
+            if d.outcome == Outcome.MATCH:
+                right += d.student_id == truth
+                wrong += d.student_id != truth
+        wall = time.perf_counter() - t0
+    await store.close()
+    p50, p99 = _pct(times, 0.50), _pct(times, 0.99)
+    print(f"{len(queries):,} lookups against {manifest['students']:,} students: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+          f"max {max(times):.1f} ms, {len(queries) / wall:,.0f} lookups/s on one connection; outcomes "
+          f"{dict(outcomes)}; automatic matches right {right:,}, wrong {wrong:,}")
+    if write:
+        _record("lookup", [
+            f"Lookups (candidate retrieval from the database plus scoring and decision, "
+            f"`ssid.db.candidates.match`, one after the other on one connection) against "
+            f"{manifest['students']:,} students in SQLite ({manifest['db_bytes'] / 2**30:,.1f} GiB):",
+            "",
+            "| lookups | p50 ms | p99 ms | max ms | lookups/s | automatic matches (right / wrong) | target p99 |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {len(queries):,} | {p50:.2f} | {p99:.2f} | {max(times):.1f} | {len(queries) / wall:,.0f} | "
+            f"{right:,} / {wrong:,} | ≤ 2 ms |",
+            "", f"Outcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(outcomes.items()))}.",
+            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir DIR --queries {n} --write`."])
+
+
+async def batch(out: Path, rows: int, workers: int, write: bool) -> None:
+    from ssid.batch import BatchRunner
+    manifest = json.loads((out / "manifest.json").read_text())
+    work = out / "batch-run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    t = time.perf_counter()
+    for name in ("ssid.db", "ssid.db-wal"):
+        if (out / name).exists():
+            shutil.copyfile(out / name, work / name)
+    print(f"database copied in {time.perf_counter() - t:,.0f} s", flush=True)
+    src = out / BATCH
+    if rows:
+        src = work / "in.csv"
+        with open(out / BATCH) as f, open(src, "w") as g:
+            for n, line in enumerate(f):
+                if n > rows:
+                    break
+                g.write(line)
+    store = SsidStore.from_url(_url(work / "ssid.db"), load(EXAMPLE))
+    await store.migrate()
+    last = [time.perf_counter()]
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 30:
+            last[0] = time.perf_counter()
+            print(f"  batch: {done:,}/{total:,} rows, {done / (last[0] - started):,.0f} rows/s", flush=True)
+
+    cpu0 = os.times()
+    report = await BatchRunner(store, user="bench", workers=workers).run(src, work / "out.csv", progress)
+    cpu1 = os.times()
+    await store.close()
+    cpu_main = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    cpu_workers = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
+    truth = {}
+    with open(out / "batch-truth.csv") as f:
+        for r in csv.DictReader(f):
+            truth[int(r["row"])] = r["truth"]
+    wrong_match = 0
+    with open(work / "out.csv", encoding="utf-8") as f:
+        for n, r in enumerate(csv.DictReader(f), 1):
+            if r["ResultCode"] == "MATCH" and truth.get(n) not in (r["StudentID"],):
+                wrong_match += 1
+    shutil.rmtree(work, ignore_errors=True)
+    rate = report.rows_per_second
+    print(f"batch: {report.rows:,} rows against {manifest['students']:,} students in {report.seconds:,.0f} s = "
+          f"{rate:,.0f} rows/s; CPU {cpu_main:,.0f} s writer + {cpu_workers:,.0f} s workers; "
+          f"{dict(report.counts)}; MATCH rows with another student than the truth: {wrong_match}")
+    if write:
+        _record("batch", [
+            f"A {report.rows:,}-row batch file (re-submissions with the generator's error mix and new students) "
+            f"against {manifest['students']:,} students, `ssid.batch.BatchRunner` with {workers} planning "
+            f"worker process(es), SQLite:",
+            "",
+            "| rows | seconds | rows/s | CPU writer + workers | target |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+            f"| {report.rows:,} | {report.seconds:,.0f} | {rate:,.0f} | {cpu_main:,.0f} s + {cpu_workers:,.0f} s | "
+            f"≥ 2,000 rows/s |",
+            "", "Result codes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.counts.items())) +
+            f"; MATCH rows naming another student than the truth: {wrong_match}.",
+            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py batch --dir DIR --rows {rows} "
+            f"--workers {workers} --write`."])
+
+
+def _record(part: str, lines: list[str]) -> None:
+    """Keep the lookup and batch parts of the ssid-scale section side by side."""
+    store = Path(__file__).with_name(".ssid_scale_parts.json")
+    parts = json.loads(store.read_text()) if store.exists() else {}
+    parts[part] = lines
+    store.write_text(json.dumps(parts))
+    head = [f"## SSID database at scale (issue #6)", "",
+            f"Machine: {results.machine()}; {time.strftime('%Y-%m-%d')}. The database is built by "
+            "`benchmarks/ssid_scale_bench.py build --students N --dir DIR` (synthetic population, legacy import).", ""]
+    body: list[str] = []
+    for name in ("lookup", "batch"):
+        if name in parts:
+            body += [*parts[name], ""]
+    results.update_section("ssid-scale", head + body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--students", type=int, default=10_000_000)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--dir", type=Path, required=True)
+    b.add_argument("--batch-rows", type=int, default=1_000_000)
+    b.add_argument("--lookups", type=int, default=20_000)
+    b.add_argument("--workers", type=int, default=2)
+    lk = sub.add_parser("lookup")
+    lk.add_argument("--dir", type=Path, required=True)
+    lk.add_argument("--queries", type=int, default=20_000)
+    lk.add_argument("--write", action="store_true")
+    bt = sub.add_parser("batch")
+    bt.add_argument("--dir", type=Path, required=True)
+    bt.add_argument("--rows", type=int, default=0, help="the first N rows of the batch file (default: all)")
+    bt.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    bt.add_argument("--write", action="store_true")
+    a = ap.parse_args()
+    if a.cmd == "build":
+        asyncio.run(build(a.students, a.seed, a.dir, a.batch_rows, a.lookups, a.workers))
+    elif a.cmd == "lookup":
+        asyncio.run(lookup(a.dir, a.queries, a.write))
+    else:
+        asyncio.run(batch(a.dir, a.rows, a.workers, a.write))
+
+
+if __name__ == "__main__":
+    main()

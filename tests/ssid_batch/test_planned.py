@@ -1,0 +1,138 @@
+"""Planned batch rows (worker processes + one writer) answer exactly as deciding row by row does."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+from ssid.audit import Actor
+from ssid.batch import BatchRunner, file_sha256, request_key
+from ssid.batch_plan import PlanJob, plan_chunk
+from ssid.batch_rows import decide_record
+from ssid.batch_write import ChunkWriter, WriteHistory
+from ssid.csvlayout import header
+from ssid.legacy import LegacyImporter, chunks, parse_chunk
+from ssid.matching import Matcher
+from ssid.population import generate_population, generate_queries
+from ssid.store import SsidStore
+
+from .conftest import AMARA, LENA, read_csv, row, write_csv
+from .synth import layout_row, write_layout
+
+
+async def _reference(store: SsidStore, path, names) -> list[tuple[str, str]]:
+    """(ResultCode, StudentID) of every row, decided one after the other with ``decide_record``."""
+    sha = file_sha256(path)
+    out = []
+    matcher = Matcher()
+    async with store.write() as conn:
+        for chunk in chunks(path, names, 1_000_000):
+            for r in parse_chunk(chunk, names):
+                key = request_key(sha, r.number)
+                res = await decide_record(store, conn, matcher, r.fields, actor=Actor("ann", None, "ref", False, key),
+                                          key=key, district=r.fields["District_IRN"] or None,
+                                          building=r.fields["Building_IRN"] or None)
+                out.append((res.code, res.student_id or ""))
+    return out
+
+
+def _canonical(results: list[tuple[str, str]], known: set[str]) -> list[tuple[str, str]]:
+    """New IDs are random: name each by the first row that got it; existing IDs stay as they are."""
+    first: dict[str, str] = {}
+    out = []
+    for n, (code, sid) in enumerate(results):
+        if sid and sid not in known:
+            sid = first.setdefault(sid, f"new#{n}")
+        out.append((code, sid))
+    return out
+
+
+async def test_planned_rows_answer_like_row_by_row(tmp_path, settings):
+    pop = generate_population(3_000, seed=5)
+    base = tmp_path / "base.db"
+    store = SsidStore.from_url(f"sqlite+aiosqlite:///{base}", settings)
+    await store.migrate()
+    half = pop.students[:1_500]  # the other half arrive as new students, several of them twice
+    await LegacyImporter(store, actor=Actor("loader")).run(write_layout(
+        tmp_path / "legacy.csv", store.catalogue, (layout_row(s.record, s.student_id) for s in half)))
+    await store.close()
+    known = {s.student_id for s in half}
+    queries = generate_queries(pop, 600, seed=5)
+    rng = random.Random(5)
+    rows = [layout_row(q.record) for q in queries]
+    rows += [layout_row(s.record) for s in pop.students[1_500:1_700]]  # new students...
+    rows += [layout_row(s.record) for s in pop.students[1_500:1_600]]  # ...and again, with typos in some
+    rows += [layout_row(s.record, s.student_id) for s in rng.sample(half, 50)]  # IDs given: VALID
+    rng.shuffle(rows)
+    src = write_layout(tmp_path / "in.csv", settings.catalogue, rows)
+    names = header(settings.catalogue)
+
+    shutil.copyfile(base, tmp_path / "ref.db")
+    ref_store = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'ref.db'}", settings)
+    expected = _canonical(await _reference(ref_store, src, names), known)
+    await ref_store.close()
+    assert {c for c, _ in expected} >= {"MATCH", "NEW", "POTENTIAL", "VALID"}
+
+    for workers, chunk_rows in ((2, 37), (0, 250)):
+        shutil.copyfile(base, tmp_path / "run.db")
+        run_store = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'run.db'}", settings)
+        await BatchRunner(run_store, user="ann", workers=workers, chunk_rows=chunk_rows).run(src, tmp_path / "out.csv")
+        got = _canonical([(r["ResultCode"], r["StudentID"]) for r in read_csv(tmp_path / "out.csv")], known)
+        counts = await run_store.counts()
+        await run_store.close()
+        assert got == expected, [(n, a, b) for n, (a, b) in enumerate(zip(got, expected)) if a != b][:10]
+        assert counts["active"] == len(half) + len({sid for code, sid in expected if code == "NEW"})
+
+
+async def test_a_student_added_by_someone_else_after_planning_is_matched_not_issued_again(store, users, tmp_path):
+    """The writer notices a change it did not make since the plan and decides the row again."""
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA, UserDefined="lena"),
+                                                 row(store, AMARA, UserDefined="amara")])
+    names = header(store.catalogue)
+    job = PlanJob(tuple(names), None, Matcher(), len(names))
+    chunk = next(chunks(src, names, 10))
+    async with store.read() as conn:
+        planned = await plan_chunk(store, conn, chunk, job)
+    assert [p.code for p in planned.plans] == ["NEW", "NEW"]  # nobody there yet
+    async with store.write() as conn:  # meanwhile, the SLF poller issues Lena an ID
+        lena = await store.create_student(conn, LENA, users["sam"].actor(), request_key="slf-1")
+    sha = file_sha256(src)
+    keys = {r.number: request_key(sha, r.number) for r in planned.rows}
+    async with store.write() as conn:
+        writer = ChunkWriter(store, conn, actor=Actor("ann", "043802", "job-1"), group=None, matcher=Matcher(),
+                             width=len(names), history=WriteHistory())
+        results = await writer.apply(planned, keys, {})
+    assert [(r.code, r.student_id) for r in results][0] == ("MATCH", lena.student_id)
+    assert results[1].code == "NEW" and results[1].student_id != lena.student_id
+    assert writer.redecided == 1
+
+
+def test_write_history_knows_only_what_it_kept():
+    h = WriteHistory(keep=2)
+    h.start = 10
+    h.add(12, {"k1"}, {"S1"})
+    h.add(15, {"k2"}, set())
+    assert h.since(10) == ({"k1", "k2"}, {"S1"})
+    assert h.since(12) == ({"k2"}, set())
+    assert h.since(15) == (set(), set())
+    assert h.since(9) is None  # older than the batch's start: unknown
+    h.add(20, None, set())  # a commit whose changes are not all known
+    assert h.since(15) is None and h.since(20) == (set(), set())
+    assert h.since(11) is None  # the first commit was dropped (keep=2): before it is unknown now
+
+
+async def test_bulk_claimed_ids_skip_every_id_used_before(store):
+    """``claim_ids`` draws again for an ID the registry already holds (legacy, reserved...)."""
+    from ssid.ids import OHIO
+    from tests.ssid.test_ids import replay
+
+    async with store.write() as conn:
+        await store.reserve_ids(conn, ["AA0000001", "AA0000003"], "reserved", Actor("sam"))
+    store.issuer.profile = OHIO
+    store.issuer.randbelow = replay("AA0000001", "AA0000002", "AA0000003", "AA0000002", "AA0000004", "AA0000005")
+    async with store.write() as conn:
+        got = await store.claim_ids(conn, 3, "issued", "batch")
+    assert got == ["AA0000002", "AA0000004", "AA0000005"]  # 1 and 3 were reserved, 2 was taken by then
+    assert store.issuer.collisions == 3  # draws lost: 1, 3, and 2 the second time
+    async with store.read() as conn:
+        assert [await store.id_use(i, conn) for i in got] == ["issued"] * 3
