@@ -16,6 +16,7 @@ candidates are never dropped silently.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -80,7 +81,6 @@ class PrefetchedSource:
     """
 
     def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500) -> None:
-        k, s, a = block_keys_t.c, students_t.c, aliases_t.c
         self.conn = conn
         self.fallback = DbCandidateSource(conn)
         wanted_keys = sorted(set(keys))
@@ -88,11 +88,8 @@ class PrefetchedSource:
         small = [key for key in wanted_keys if 0 < self.sizes.get(key, 0) <= prefetch_limit]
         self._small = set(small)
         self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
-        joined = block_keys_t.join(students_t, s.student_id == k.student_id)
         for part in slices(small):
-            q = (select(k.key, k.student_id, k.version, k.gender, k.first_initial).select_from(joined)
-                 .where(k.key.in_(part), s.status == ACTIVE))
-            for key, sid, version, gender, initial in conn.execute(q):
+            for key, sid, version, gender, initial in _rows(conn, _BLOCK_ROWS, part, (ACTIVE,)):
                 self._rows.setdefault(key, []).append((sid, version, gender or "", initial or ""))
         for rows in self._rows.values():
             rows.sort()
@@ -100,8 +97,7 @@ class PrefetchedSource:
         self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.versions: dict[str, int] = {}
         for part in slices(students):
-            for sid, version, std, record in conn.execute(
-                    select(a.student_id, a.version, a.std, a.record).where(a.student_id.in_(part))):
+            for sid, version, std, record in _rows(conn, _VERSIONS, part):
                 self._stored[(sid, version)] = (std, record)
                 self.versions[sid] = self.versions.get(sid, 0) + 1
         self._decoded: dict[tuple[str, int], CandidateRow] = {}
@@ -109,24 +105,24 @@ class PrefetchedSource:
     @staticmethod
     def count(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         """Rows under each key (every status); keys without rows are left out."""
-        k = block_keys_t.c
         out: dict[str, int] = {}
         for part in slices(sorted(keys)):
-            out.update(conn.execute(select(k.key, func.count()).where(k.key.in_(part)).group_by(k.key)).all())
+            out.update(_rows(conn, _KEY_COUNTS, part))
         return out
 
     def stored(self, student_id: str) -> list[dict[str, Any]] | None:
         """The stored matcher records of a prefetched student (every version), or None."""
         if student_id not in self.versions:
             return None
-        return [self._stored[(student_id, v)][1] for v in range(self.versions[student_id])
+        return [_json(self._stored[(student_id, v)][1]) for v in range(self.versions[student_id])
                 if (student_id, v) in self._stored]
 
     def _row(self, sid: str, version: int) -> CandidateRow:
         got = self._decoded.get((sid, version))
         if got is None:
             std, record = self._stored[(sid, version)]
-            got = self._decoded[(sid, version)] = CandidateRow(sid, version, standardized_from_json(std, record))
+            got = self._decoded[(sid, version)] = CandidateRow(sid, version,
+                                                               standardized_from_json(_json(std), _json(record)))
         return got
 
     def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
@@ -148,6 +144,27 @@ class PrefetchedSource:
             for i, block in zip(hot, self.fallback.fetch([requests[i] for i in hot])):
                 out[i] = block
         return [b if b is not None else Block((), 0) for b in out]
+
+
+#: the prefetch's three statements, sent to the driver as they are: they run for every lookup, and
+#: building, caching and expanding SQLAlchemy constructs cost more than the queries themselves
+_KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
+_BLOCK_ROWS = ("SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
+               "JOIN ssid_students s ON s.student_id = k.student_id WHERE k.key IN ({}) AND s.status = {}")
+_VERSIONS = "SELECT student_id, version, std, record FROM ssid_aliases WHERE student_id IN ({})"
+
+
+def _rows(conn: Connection, sql: str, values: Sequence[Any], extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """``sql`` with ``{}`` filled by one placeholder per value (then one per extra value)."""
+    numbered = conn.dialect.paramstyle == "numeric_dollar"
+    marks = [f"${i + 1}" if numbered else "?" for i in range(len(values) + len(extra))]
+    text = sql.format(", ".join(marks[:len(values)]), *marks[len(values):])
+    return list(conn.exec_driver_sql(text, (*values, *extra)))
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read through the driver: text on SQLite and asyncpg, decoded here."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
