@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .audit import Actor
-from .catalogue import GENERATE, MATCH_FIELDS, RETRIEVE, Problem
+from .catalogue import GENERATE, MATCH_FIELDS, RETRIEVE, Problem, problems_summary
 from .csvlayout import Row, parse_datetime
 from .db.candidates import match
 from .db.schema import ACTIVE
@@ -46,15 +46,7 @@ class RowResult:
 
 def problems_message(problems: Sequence[Problem], task: str) -> str:
     """Which fields are missing or invalid, then how to fix each (a REJECTED row's message)."""
-    missing = list(dict.fromkeys(p.field for p in problems if p.code == "missing"))
-    invalid = list(dict.fromkeys(p.field for p in problems if p.code != "missing"))
-    head = []
-    if missing:
-        head.append(f"missing {', '.join(missing)}")
-    if invalid:
-        head.append(f"invalid {', '.join(invalid)}")
-    what = "Insufficient data" if not invalid else "Invalid data" if not missing else "Insufficient or invalid data"
-    text = f"{what} to {_TASK_PHRASES.get(task, task)}: {'; '.join(head)}."
+    text = problems_summary(problems, _TASK_PHRASES.get(task, task))
     return text + "".join(f" {p.field} {p.message}." for p in problems) + " Correct the row and submit it again."
 
 

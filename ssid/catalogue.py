@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -177,6 +177,21 @@ class Checked:
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
+def problems_summary(problems: Sequence[Problem], task_phrase: str,
+                     name_of: Callable[[str], str] = lambda field: field) -> str:
+    """"Insufficient data to <task>: missing A, B; invalid C." — every field named up front, each
+    once (by ``name_of``: a batch column, an SLF column), so even a cut message lists them all."""
+    missing = list(dict.fromkeys(name_of(p.field) for p in problems if p.code == "missing"))
+    invalid = list(dict.fromkeys(name_of(p.field) for p in problems if p.code != "missing"))
+    head = []
+    if missing:
+        head.append(f"missing {', '.join(missing)}")
+    if invalid:
+        head.append(f"invalid {', '.join(invalid)}")
+    what = "Insufficient data" if not invalid else "Invalid data" if not missing else "Insufficient or invalid data"
+    return f"{what} to {task_phrase}: {'; '.join(head)}."
 
 
 def parse_date(text: str) -> date | None:

@@ -39,6 +39,8 @@ from typing import Any
 from sqlalchemy import column, table
 from sqlalchemy.sql.elements import quoted_name
 
+from .catalogue import problems_summary
+
 
 class SlfStatus(enum.IntEnum):
     """N_SLF_STATUS values, exactly as the seed numbers and names them."""
@@ -310,15 +312,7 @@ def error_text(problems: Sequence[Any], mapping: SlfMapping, task_phrase: str,
     ``problems`` are ``ssid.catalogue.Problem``; the text starts with the field list (so that even
     cut at ``limit`` characters it names them all) and goes on with each problem's fix.
     """
-    missing = [mapping.column_of(p.field) for p in problems if p.code == "missing"]
-    invalid = [mapping.column_of(p.field) for p in problems if p.code != "missing"]
-    head = []
-    if missing:
-        head.append(f"missing {', '.join(dict.fromkeys(missing))}")
-    if invalid:
-        head.append(f"invalid {', '.join(dict.fromkeys(invalid))}")
-    what = "Insufficient data" if not invalid else "Invalid data" if not missing else "Insufficient or invalid data"
-    text = f"{what} to {task_phrase}: {'; '.join(head)}."
+    text = problems_summary(problems, task_phrase, mapping.column_of)
     for p in problems:
         text += f" {mapping.column_of(p.field)} {p.message}."
     if len(text) > limit:
