@@ -60,8 +60,6 @@ def _layout_rows(pop):
 
 
 async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: int, workers: int) -> None:
-    from ssid.population import generate_population, generate_queries
-    from tests.ssid_batch.synth import layout_row, write_layout
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.json"
     if manifest.exists():
@@ -71,23 +69,11 @@ async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: i
             return
     for name in ("ssid.db", "ssid.db-wal", "ssid.db-shm", "manifest.json"):
         (out / name).unlink(missing_ok=True)
-    catalogue = ohio_catalogue()
-    t = time.perf_counter()
-    pop = generate_population(students, seed=seed)
-    print(f"population: {len(pop):,} students generated in {time.perf_counter() - t:,.0f} s", flush=True)
-    legacy = write_layout(out / "legacy.csv", catalogue, _layout_rows(pop))
-    queries = generate_queries(pop, lookups, seed=seed)
-    with open(out / LOOKUPS, "w", encoding="utf-8") as f:
-        for q in queries:
-            f.write(json.dumps({"kind": q.kind, "truth": q.truth, "record": _record_json(q.record)}) + "\n")
-    batch = generate_queries(pop, batch_rows, seed=seed + 1)
-    write_layout(out / BATCH, catalogue, (layout_row(q.record) for q in batch))
-    with open(out / "batch-truth.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(("row", "kind", "truth"))
-        w.writerows((n, q.kind, q.truth) for n, q in enumerate(batch, 1))
-    print(f"queries: {len(queries):,} lookups and a {len(batch):,}-row batch file written", flush=True)
-    del pop, queries, batch
+    generated = out / "generated.json"  # the files below are complete (a failed import resumes here)
+    if not (generated.exists() and json.loads(generated.read_text()) == {"students": students, "seed": seed}):
+        _generate(students, seed, out, batch_rows, lookups)
+        generated.write_text(json.dumps({"students": students, "seed": seed}))
+    legacy = out / "legacy.csv"
     store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
     await store.migrate()
     t = time.perf_counter()
@@ -103,10 +89,30 @@ async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: i
     await store.close()
     secs = time.perf_counter() - t
     print(f"import: {report.loaded:,} loaded ({report.rejected:,} rejected) in {secs:,.0f} s", flush=True)
-    (out / "legacy.csv").unlink()
     manifest.write_text(json.dumps({"students": students, "seed": seed, "std_layout": STD_LAYOUT,
                                     "loaded": report.loaded, "import_seconds": round(secs, 1),
                                     "db_bytes": (out / "ssid.db").stat().st_size}, indent=1))
+
+
+def _generate(students: int, seed: int, out: Path, batch_rows: int, lookups: int) -> None:
+    from ssid.population import generate_population, generate_queries
+    from tests.ssid_batch.synth import layout_row, write_layout
+    catalogue = ohio_catalogue()
+    t = time.perf_counter()
+    pop = generate_population(students, seed=seed)
+    print(f"population: {len(pop):,} students generated in {time.perf_counter() - t:,.0f} s", flush=True)
+    write_layout(out / "legacy.csv", catalogue, _layout_rows(pop))
+    queries = generate_queries(pop, lookups, seed=seed)
+    with open(out / LOOKUPS, "w", encoding="utf-8") as f:
+        for q in queries:
+            f.write(json.dumps({"kind": q.kind, "truth": q.truth, "record": _record_json(q.record)}) + "\n")
+    batch = generate_queries(pop, batch_rows, seed=seed + 1)
+    write_layout(out / BATCH, catalogue, (layout_row(q.record) for q in batch))
+    with open(out / "batch-truth.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("row", "kind", "truth"))
+        w.writerows((n, q.kind, q.truth) for n, q in enumerate(batch, 1))
+    print(f"queries: {len(queries):,} lookups and a {len(batch):,}-row batch file written", flush=True)
 
 
 def _record_json(r) -> dict:

@@ -14,6 +14,8 @@ from .ssid import ssid
 from .ssid_batch import batch_cmd, report_cmd, sweep_cmd
 from .ssid_files import backup_cmd, extract_cmd, restore_cmd
 from .ssid_poll import poll_cmd
+from .ssid_api import api_client
+from .ssid_serve import serve_cmd
 from .zone import zone
 
 PLANNED: dict[str, str] = {}
@@ -39,6 +41,8 @@ main.add_command(ssid)
 # `slf ssid` commands kept in their own modules (one job each; they import slf.ssid's helpers)
 for _cmd in (poll_cmd, batch_cmd, sweep_cmd, report_cmd, extract_cmd, backup_cmd, restore_cmd):
     ssid.add_command(_cmd)
+ssid.add_command(api_client)
+ssid.add_command(serve_cmd)
 
 
 def _planned(name: str, text: str) -> click.Group:

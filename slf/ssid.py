@@ -527,6 +527,40 @@ def user_restore_cmd(user_id: str, config_path: Path | None, database: str | Non
     _set_status(config_path, database, user_id, "active", None, reason)
 
 
+@user.command("set-password")
+@click.argument("user_id")
+@_db_options
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input "
+                                                     "(for scripts) instead of asking twice.")
+def user_set_password_cmd(user_id: str, config_path: Path | None, database: str | None, password_stdin: bool) -> None:
+    """Set a user's web UI password (stored as an argon2 hash; the user's sessions end)."""
+    from ssid.audit import Actor
+    from ssid.config import ConfigError
+    from ssid.web import config as web_config
+    from ssid.web.passwords import hasher, password_problems, set_password
+
+    settings, _ = _settings(config_path, database)
+    try:
+        web = web_config.load(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt="Repeat the password")
+    problems = password_problems(password, user_id)
+    if problems:
+        raise click.ClickException("the password is refused: " + "; ".join(problems))
+
+    async def work(store):
+        async with store.write() as conn:
+            await set_password(store, conn, user_id, password, Actor("cli"),
+                               hasher(web.argon2_time_cost, web.argon2_memory_kib))
+
+    _run(_obj(config_path, database), work)
+    click.echo(f"password of {user_id} set")
+
+
 @ssid.command("reserve")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @_db_options

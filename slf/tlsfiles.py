@@ -16,3 +16,11 @@ def require_tls_files(agent: AgentSettings) -> None:
         for p in (z.tls.ca, z.tls.cert, z.tls.key):
             if p is not None and not p.exists():
                 raise click.ClickException(f"zone {z.id}: {p}: file not found ({HINT})")
+
+
+def require_files(owner: str, paths) -> None:
+    """A ClickException naming the first missing file of ``paths``, (setting, path) pairs (path
+    None: not configured); ``owner`` says where they are set, e.g. "[server]"."""
+    for label, p in paths:
+        if p is not None and not p.exists():
+            raise click.ClickException(f"{owner} {label}: {p}: file not found ({HINT})")

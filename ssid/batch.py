@@ -46,6 +46,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import decisions
 from .audit import Actor
 from .batch_plan import PlanJob, PlannedChunk, plan_chunk
 from .batch_rows import (
@@ -163,6 +164,7 @@ class BatchRunner:
                           f"{', '.join(['default', *self.store.catalogue.groups])}")
         report = BatchReport(job_id, str(path), str(out), sha256=sha)
         self.history = WriteHistory()
+        self.received = self.store.clock()  # the file's rows were all received when it was submitted
         names = header(self.store.catalogue)
         job = PlanJob(tuple(names), group, self.matcher, len(names))
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,15 @@ class BatchRunner:
             earlier = await self._issued_before(conn, list(keys.values()))
             writer = ChunkWriter(self.store, conn, actor=actor, group=group, matcher=self.matcher, width=width,
                                  history=self.history)
-            return await writer.apply(planned, keys, earlier)
+            results = await writer.apply(planned, keys, earlier)
+            now = self.store.clock()  # every row's decision, with the matcher's explanation where it looked
+            await decisions.record(conn, [
+                decisions.decision_row("batch", res.code, decided_at=now, received_at=self.received,
+                                       request_key=None if isinstance(r, list) else keys[r.number],
+                                       student_id=res.student_id, correlation_id=actor.batch_job_id,
+                                       explanation=res.explanation or {"message": res.message})
+                for r, res in zip(planned.rows, results)])
+            return results
 
     @staticmethod
     async def _issued_before(conn: AsyncConnection, keys: list[str]) -> dict[str, str]:

@@ -23,10 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .batch_rows import MATCH, NEW, POTENTIAL, REJECTED, check_given, layout_problems, problems_message
+from .batch_rows import (
+    MATCH, NEW, POTENTIAL, REJECTED, check_given, layout_problems, match_message, potential_message, problems_message,
+)
 from .catalogue import GENERATE, RETRIEVE, Catalogue
 from .csvlayout import Row
 from .db.candidates import PrefetchedSource, slices
+from .decisions import EncodedJson, explanation_json
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
 from .legacy import Chunk, RowProblem, parse_chunk
@@ -69,7 +72,7 @@ class PlanJob:
     group: str | None
     matcher: Matcher
     width: int
-    explain: bool = False  # keep the matcher's explanation (JSON) with each plan
+    explain: bool = True  # keep the matcher's explanation (JSON, SSN masked) with each plan
 
 
 class PlannedChunk(NamedTuple):
@@ -109,7 +112,7 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
     for r, std, row_keys, district, building in todo:
         decision = matcher.match(std)
         facts: list[Fact] = [("key", key, source.sizes.get(key, 0)) for key in row_keys]
-        explanation = decision.to_json() if job.explain else None
+        explanation = EncodedJson(explanation_json(decision)) if job.explain else None
         if decision.outcome == Outcome.MATCH and decision.student_id:
             sid = decision.student_id
             stored = source.stored(sid)
@@ -123,16 +126,10 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
                 v = _version(imported.values, district, building)
                 if not any(_probe(s) == _probe(v.record) for s in stored):
                     alias = v
-            best = decision.candidates[0] if decision.candidates else None
-            conf = f" (confidence {best.confidence:.3f})" if best else ""
-            out[r.number] = Plan(r.number, MATCH, sid, f"Existing student ID found{conf}.", tuple(facts), alias,
-                                 explanation)
+            out[r.number] = Plan(r.number, MATCH, sid, match_message(decision), tuple(facts), alias, explanation)
         elif decision.outcome == Outcome.POTENTIAL:
-            shown = ", ".join(f"{c.student_id} ({c.confidence:.2f})" for c in decision.candidates) or "none listed"
-            out[r.number] = Plan(r.number, POTENTIAL, None,
-                                 f"Possible matches: {shown}. No ID was issued: resolve this student in the web UI "
-                                 f"(pick a match or create a new ID). Reason: {decision.reason}.", tuple(facts),
-                                 None, explanation)
+            out[r.number] = Plan(r.number, POTENTIAL, None, potential_message(decision), tuple(facts), None,
+                                 explanation)
         else:
             generate = catalogue.check(r.fields, GENERATE, job.group)
             if not generate.ok:

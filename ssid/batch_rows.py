@@ -19,9 +19,10 @@ from .catalogue import GENERATE, MATCH_FIELDS, RETRIEVE, Problem, problems_summa
 from .csvlayout import Row, parse_datetime
 from .db.candidates import match
 from .db.schema import ACTIVE
+from .decisions import EncodedJson, explanation_json
 from .ids import clean_id
 from .legacy import MAX_USER_DEFINED
-from .matching import Matcher, Outcome, StudentRecord
+from .matching import Decision, Matcher, Outcome, StudentRecord
 from .matching.compare import Level
 from .records import match_record
 from .store import InvalidRecord, Refused, SsidStore
@@ -40,6 +41,18 @@ class RowResult:
     code: str
     student_id: str | None
     message: str
+    explanation: str | None = None  # the matcher's explanation (JSON, SSN masked) when it was asked
+
+
+def match_message(decision: Decision) -> str:
+    best = decision.candidates[0] if decision.candidates else None
+    return f"Existing student ID found{f' (confidence {best.confidence:.3f})' if best else ''}."
+
+
+def potential_message(decision: Decision) -> str:
+    shown = ", ".join(f"{c.student_id} ({c.confidence:.2f})" for c in decision.candidates) or "none listed"
+    return (f"Possible matches: {shown}. No ID was issued: resolve this student in the web UI (pick a match or "
+            f"create a new ID). Reason: {decision.reason}.")
 
 
 # ---- messages ----
@@ -103,6 +116,7 @@ async def decide_record(store: SsidStore, conn: AsyncConnection, matcher: Matche
     if not checked.ok:
         return RowResult(REJECTED, None, problems_message(checked.problems, RETRIEVE))
     decision = await match(conn, matcher, match_record(checked.values, district, building))
+    why = EncodedJson(explanation_json(decision))
     if decision.outcome == Outcome.MATCH and decision.student_id:
         sid = await store.active_id(decision.student_id, conn) or decision.student_id
         try:
@@ -110,25 +124,21 @@ async def decide_record(store: SsidStore, conn: AsyncConnection, matcher: Matche
                                   building_irn=building)
         except InvalidRecord:  # an optional attribute in a bad format: the match stands
             pass
-        best = decision.candidates[0] if decision.candidates else None
-        conf = f" (confidence {best.confidence:.3f})" if best else ""
-        return RowResult(MATCH, sid, f"Existing student ID found{conf}.")
+        return RowResult(MATCH, sid, match_message(decision), why)
     if decision.outcome == Outcome.POTENTIAL:
-        shown = ", ".join(f"{c.student_id} ({c.confidence:.2f})" for c in decision.candidates) or "none listed"
-        return RowResult(POTENTIAL, None, f"Possible matches: {shown}. No ID was issued: resolve this student in "
-                                          f"the web UI (pick a match or create a new ID). Reason: {decision.reason}.")
+        return RowResult(POTENTIAL, None, potential_message(decision), why)
     generate = store.catalogue.check(fields, GENERATE, group)
     if not generate.ok:
         return RowResult(REJECTED, None, "No existing student matches. " +
-                         problems_message(generate.problems, GENERATE))
+                         problems_message(generate.problems, GENERATE), why)
     try:
         student = await store.create_student(conn, fields, actor, task=GENERATE, group=group, request_key=key,
                                              district_irn=district, building_irn=building, source=source)
     except InvalidRecord as exc:
-        return RowResult(REJECTED, None, problems_message(exc.problems, GENERATE))
+        return RowResult(REJECTED, None, problems_message(exc.problems, GENERATE), why)
     except Refused as exc:  # an identical active record exists (e.g. a twin case the matcher held back)
-        return RowResult(POTENTIAL, None, f"No ID was issued: {exc}. Resolve this student in the web UI.")
-    return RowResult(NEW, student.student_id, "New student ID issued.")
+        return RowResult(POTENTIAL, None, f"No ID was issued: {exc}. Resolve this student in the web UI.", why)
+    return RowResult(NEW, student.student_id, "New student ID issued.", why)
 
 
 async def check_given(store: SsidStore, conn: AsyncConnection, matcher: Matcher, given: str, checked) -> RowResult:

@@ -213,7 +213,7 @@ class ChunkWriter:
         if plan.code == NEW and plan.version is not None:
             same = self.identities.get(plan.version.identity)
             if same:
-                self.results[i] = RowResult(POTENTIAL, None, duplicate_message(same))
+                self.results[i] = RowResult(POTENTIAL, None, duplicate_message(same), plan.explanation)
                 return
             self.identities[plan.version.identity] = f"(row {plan.number})"  # replaced by the ID at flush
             self.pending.new.append((i, plan, key, actor, district, building))
@@ -225,7 +225,7 @@ class ChunkWriter:
             version = (self.students[sid][1] if self.counted else seen[1]) + self.added_versions[sid]
             self.pending.aliases.append((sid, version, plan.version, actor))
             self._touch(plan.version, sid)
-        self.results[i] = RowResult(plan.code, plan.student_id, plan.message)
+        self.results[i] = RowResult(plan.code, plan.student_id, plan.message, plan.explanation)
 
     async def _newest_audit(self) -> int:
         return (await self.conn.execute(select(func.max(audit_t.c.id)))).scalar() or 0
@@ -279,7 +279,7 @@ class ChunkWriter:
                                      detail={"task": GENERATE, "group": self.group or "default",
                                              "source": self.source, "request_key": key}))
             self.identities[v.identity] = sid
-            self.results[i] = RowResult(NEW, sid, plan.message)
+            self.results[i] = RowResult(NEW, sid, plan.message, plan.explanation)
         for sid, version, v, actor in p.aliases:
             self._version_rows(sid, version, v, now, versions, keys)
             trail.append(audit.entry(now, ChangeType.ALIAS, actor, sid, None, v.values,

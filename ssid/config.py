@@ -43,6 +43,9 @@ _SSID_KEYS = {"database", "id_profile", "import_chunk_size", "maintenance", "rol
 _MAINT_KEYS = {"min_reason_length", "min_reason_words", "placeholder_reasons"}
 _ROLE_KEYS = {"modify", "deactivate", "request_reactivation", "approve_reactivation", "manage_users"}
 _TOP_KEYS = {"ssid", "attributes", "tasks", "groups", "slf"}  # [slf]: read by ssid.slf (the poller)
+_TOP_KEYS |= {"server", "extracts"}  # read by `slf ssid serve` (slf/ssid_serve.py, ssid.schedule)
+_TOP_KEYS |= {"web"}  # read by ssid.web.config (the web UI's roles and sessions)
+_TOP_KEYS |= {"api"}  # read by ssid.api.settings (the REST API's tokens and limits)
 
 #: reasons that say nothing (compared after lower-casing and stripping punctuation)
 DEFAULT_PLACEHOLDER_REASONS = frozenset({

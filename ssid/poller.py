@@ -20,6 +20,12 @@ applied the same way, and a cancellation request (13) is confirmed (12).
 The SSID database and the SLF tables may be two databases: the SSID write commits first,
 then the SLF answer; every step is idempotent per TransactionId, so a crash between them is
 repaired by processing the row again (``recover=True`` takes rows left at 2).
+
+Every decision (3, 4, 7, 10, and a person's 5 / 6) also writes one ``ssid_decisions`` row
+(``ssid.decisions``) with the matcher's explanation, in the SSID write transaction of the
+change it explains, before the SLF answer. Its ``received_at`` is when the row entered the
+database's hands: the later of the row's CREATED_AT and its batch's READY_AT (the resolver's
+columns; a vendor table without them leaves the decision untimed).
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, inspect, select, update
+from sqlalchemy import and_, delete, insert, inspect, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import decisions as dec
 from .audit import Actor
 from .catalogue import GENERATE, RETRIEVE
 from .db.candidates import match as db_match
@@ -87,6 +94,7 @@ class SlfPoller:
         self.recover = recover
         self.clock = clock
         self._parms = None
+        self._timing: tuple = ()  # CREATED_AT / READY_AT, where the tables have them
         self.done: list[Answer] = []
 
     async def close(self) -> None:
@@ -98,18 +106,22 @@ class SlfPoller:
     async def parms(self):
         """SLF_TRANSACTION_PARMS with the mapped attribute columns the table really has."""
         if self._parms is None:
-            def cols(sync_conn) -> list[str]:
+            def cols(sync_conn, table: str) -> list[str]:
                 insp = inspect(sync_conn)
-                for name in ("SLF_TRANSACTION_PARMS", "slf_transaction_parms"):
+                for name in (table, table.lower()):
                     if insp.has_table(name):
                         return [c["name"] for c in insp.get_columns(name)]
                 return []
             async with self.slf.connect() as conn:
-                present = await conn.run_sync(cols)
+                present = await conn.run_sync(cols, "SLF_TRANSACTION_PARMS")
+                in_batch = {c.upper() for c in await conn.run_sync(cols, "SLF_BATCH")}
             if not present:
                 raise SsidError("the SLF tables do not exist yet in this database: start the Student Resolver "
                                 "(slf resolver run) once, or point --slf-db at its database")
-            self._parms = parms_table(self.mapping.attribute_columns(present))
+            created = ("CREATED_AT",) if "CREATED_AT" in {c.upper() for c in present} else ()
+            self._parms = parms_table(self.mapping.attribute_columns(present) + created)
+            # SLF_BATCH.READY_AT is not among ssid.slf's declared columns: read it by name
+            self._timing = (literal_column("SLF_BATCH.READY_AT").label("READY_AT"),) if "READY_AT" in in_batch else ()
         return self._parms
 
     async def _move(self, conn, pid: int, old: SlfStatus, new: SlfStatus, **values: Any) -> bool:
@@ -123,7 +135,7 @@ class SlfPoller:
     async def _rows(self, *conditions) -> list[dict[str, Any]]:
         p = await self.parms()
         b = batch_t
-        q = (select(p, b.c.READY, b.c.DISTRICT_CODE, b.c.SCHOOL_CODE)
+        q = (select(p, b.c.READY, b.c.DISTRICT_CODE, b.c.SCHOOL_CODE, *self._timing)
              .select_from(p.join(b, b.c.N_BATCH_ID == p.c.N_BATCH_ID))
              .where(and_(*conditions)).order_by(p.c.N_TRANSACTION_PARMS_ID).limit(self.batch_size))
         async with self.slf.connect() as conn:
@@ -205,23 +217,26 @@ class SlfPoller:
             async with self.store.write() as conn:
                 state_id = await self.store.active_id(decision.student_id, conn) or decision.student_id
                 await self._alias(conn, state_id, values, row, district, building)
+                await self._record(row, dec.MATCH, state_id, decision, conn)
             return await self._decided(row, S.REQUEST_IN_PROGRESS, S.SYSTEM_MATCH, state_id,
                                        f"matched ({decision.reason})")
         if decision.outcome == Outcome.POTENTIAL and decision.candidates:
             return await self._ambiguous(row, decision)
         # no match: a new ID (needs the "generate" attributes)
+        matcher = {"matcher": decision.to_dict()}
         generate = self.store.catalogue.check(values, GENERATE, group)
         if not generate.ok:
-            return await self._error(row, S.REQUEST_IN_PROGRESS, generate.problems, _task_phrase(GENERATE))
+            return await self._error(row, S.REQUEST_IN_PROGRESS, generate.problems, _task_phrase(GENERATE), matcher)
         try:
             async with self.store.write() as conn:
                 student = await self.store.create_student(
                     conn, values, self._actor(row), task=GENERATE, group=group, request_key=txn,
                     district_irn=district, building_irn=building, source="slf")
+                await self._record(row, dec.NEW, student.student_id, decision, conn)
         except InvalidRecord as exc:
-            return await self._error(row, S.REQUEST_IN_PROGRESS, exc.problems, _task_phrase(GENERATE))
+            return await self._error(row, S.REQUEST_IN_PROGRESS, exc.problems, _task_phrase(GENERATE), matcher)
         except SsidError as exc:
-            return await self._error_text(row, S.REQUEST_IN_PROGRESS, str(exc))
+            return await self._error_text(row, S.REQUEST_IN_PROGRESS, str(exc), matcher)
         return await self._decided(row, S.REQUEST_IN_PROGRESS, S.SYSTEM_NEW, student.student_id, "new ID issued")
 
     async def _answer_release(self, row: Mapping[str, Any]) -> Answer:
@@ -231,7 +246,8 @@ class SlfPoller:
         if active is None:
             return await self._error_text(row, S.REQUEST_IN_PROGRESS,
                                           "STATE_ID is missing or not a known student ID: send the student's "
-                                          "state ID (StateProvinceId) to release it")
+                                          "state ID (StateProvinceId) to release it", {"request_type": "Release"})
+        await self._record(row, dec.MATCH, active, {"request_type": "Release", "given": given, "active_id": active})
         return await self._decided(row, S.REQUEST_IN_PROGRESS, S.SYSTEM_MATCH, active, "release")
 
     async def _alias(self, conn, state_id: str, values: Mapping[str, str], row: Mapping[str, Any],
@@ -242,6 +258,24 @@ class SlfPoller:
         except InvalidRecord as exc:  # an optional attribute in a bad format: the match stands
             log.warning("SLF transaction %s: submitted values not kept as an alias (%s)",
                         row["SLF_TRANSACTION_GUID"], "; ".join(p.field for p in exc.problems))
+
+    @staticmethod
+    def received_at(row: Mapping[str, Any]) -> float | None:
+        """When the row entered the database's hands: the later of CREATED_AT and READY_AT."""
+        times = [float(row[k]) for k in ("CREATED_AT", "READY_AT") if row.get(k) is not None]
+        return max(times) if times else None
+
+    async def _record(self, row: Mapping[str, Any], outcome: str, student_id: str | None, explanation: Any,
+                      conn=None) -> None:
+        """One ``ssid_decisions`` row, in ``conn``'s SSID transaction (or a write of its own)."""
+        rows = [dec.decision_row("slf", outcome, decided_at=self.clock(), request_key=row["SLF_TRANSACTION_GUID"],
+                                 student_id=student_id, explanation=explanation, received_at=self.received_at(row),
+                                 correlation_id=f"SLF_BATCH {row['N_BATCH_ID']}")]
+        if conn is not None:
+            await dec.record(conn, rows)
+            return
+        async with self.store.write() as own:
+            await dec.record(own, rows)
 
     async def _decided(self, row: Mapping[str, Any], old: SlfStatus, new: SlfStatus, state_id: str,
                        why: str) -> Answer:
@@ -266,6 +300,7 @@ class SlfPoller:
                              "CONFIDENCE": round(float(c.confidence), 4), "STATE_ID": c.student_id,
                              "HOME_SCHOOL_CODE": s.building_irn if s else None,
                              **self.mapping.candidate_columns(values)})
+        await self._record(row, dec.POTENTIAL, None, decision)
         async with self.slf.begin() as conn:
             moved = await self._move(conn, pid, S.REQUEST_IN_PROGRESS, S.UNRESOLVED)
             if moved:  # one transaction: the resolver never sees 7 without its candidates
@@ -277,12 +312,17 @@ class SlfPoller:
                  len(rows), candidates[0].confidence)
         return self._note(Answer(txn, S.UNRESOLVED))
 
-    async def _error(self, row: Mapping[str, Any], old: SlfStatus, problems, phrase: str) -> Answer:
-        return await self._error_text(row, old, error_text(problems, self.mapping, phrase))
+    async def _error(self, row: Mapping[str, Any], old: SlfStatus, problems, phrase: str,
+                     explanation: Mapping[str, Any] | None = None) -> Answer:
+        fields = {"problems": [{"field": p.field, "code": p.code} for p in problems], **(explanation or {})}
+        return await self._error_text(row, old, error_text(problems, self.mapping, phrase), fields)
 
-    async def _error_text(self, row: Mapping[str, Any], old: SlfStatus, text: str) -> Answer:
+    async def _error_text(self, row: Mapping[str, Any], old: SlfStatus, text: str,
+                          explanation: Mapping[str, Any] | None = None) -> Answer:
         txn, pid, batch = row["SLF_TRANSACTION_GUID"], row["N_TRANSACTION_PARMS_ID"], row["N_BATCH_ID"]
         text = text if len(text) <= ERROR_DSCR_LENGTH else text[:ERROR_DSCR_LENGTH - 1] + "…"
+        outcome = dec.USER_ERROR if old is S.RESOLUTION_IN_PROGRESS else dec.ERROR  # a person's resolution failed
+        await self._record(row, outcome, None, {"error": text, **(explanation or {})})
         async with self.slf.begin() as conn:
             moved = await self._move(conn, pid, old, S.ERROR)
             if moved:
@@ -364,6 +404,8 @@ class SlfPoller:
                 if state_id is None:
                     raise ResolveError(f"{pick} is not an active student ID")
                 await self._alias(conn, state_id, values, row, district, building)
+                await self._record(row, dec.USER_MATCH, state_id,
+                                   {"decided_by": actor.user_id, "picked": chosen, "offered": sorted(offered)}, conn)
             return await self._decided(row, S.RESOLUTION_IN_PROGRESS, S.USER_MATCH, state_id,
                                        f"resolved by {actor.user_id}")
         group = self.mapping.group
@@ -376,6 +418,8 @@ class SlfPoller:
                 student = await self.store.create_student(
                     conn, values, actor, task=GENERATE, group=group, forced_new=forced, request_key=txn,
                     district_irn=district, building_irn=building, source="slf")
+                await self._record(row, dec.USER_NEW, student.student_id,
+                                   {"decided_by": actor.user_id, "forced_new": forced}, conn)
         except InvalidRecord as exc:
             return await self._error(row, S.RESOLUTION_IN_PROGRESS, exc.problems, _task_phrase(GENERATE))
         return await self._decided(row, S.RESOLUTION_IN_PROGRESS, S.USER_NEW, student.student_id,

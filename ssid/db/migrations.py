@@ -86,10 +86,53 @@ async def _v2(conn: AsyncConnection) -> None:
                             "BEGIN SELECT RAISE(ABORT, 'ssid_students: a student ID is never modified'); END"))
 
 
+async def _v3(conn: AsyncConnection) -> None:
+    from ..api.tables import API_TABLES  # imported here: the API package is optional for most processes
+
+    await conn.run_sync(lambda c: metadata.create_all(c, tables=list(API_TABLES), checkfirst=True))
+
+
+async def _v4(conn: AsyncConnection) -> None:
+    from ..web.tables import WEB_TABLES  # imported here: only the web UI needs them
+
+    await conn.run_sync(lambda c: metadata.create_all(c, tables=list(WEB_TABLES), checkfirst=True))
+
+
+async def _v5(conn: AsyncConnection) -> None:
+    """Decisions with their explanations and timings, and the server's heartbeats (reports).
+
+    ``ssid_decisions`` is append-only like the audit (no UPDATE, DELETE or, on PostgreSQL,
+    TRUNCATE); a heartbeat is never changed (old ones may be deleted)."""
+    from ..decisions import decisions_t  # imported here: they register on the shared metadata
+    from ..heartbeats import heartbeats_t
+
+    await conn.run_sync(lambda c: metadata.create_all(c, tables=[decisions_t, heartbeats_t], checkfirst=True))
+    d, h = decisions_t.name, heartbeats_t.name
+    if conn.dialect.name == "postgresql":  # ssid_refuse() is migration 2's
+        why = "append-only: rows are never changed or deleted"
+        await conn.execute(text(f"CREATE TRIGGER {d}_guard BEFORE UPDATE OR DELETE ON {d} "
+                                f"FOR EACH ROW EXECUTE FUNCTION ssid_refuse('{why}')"))
+        await conn.execute(text(f"CREATE TRIGGER {d}_no_truncate BEFORE TRUNCATE ON {d} "
+                                f"FOR EACH STATEMENT EXECUTE FUNCTION ssid_refuse('{why}')"))
+        await conn.execute(text(f"CREATE TRIGGER {h}_guard BEFORE UPDATE ON {h} "
+                                "FOR EACH ROW EXECUTE FUNCTION ssid_refuse('a heartbeat is never changed')"))
+        return
+    await conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {d}_no_delete BEFORE DELETE ON {d} "
+                            f"BEGIN SELECT RAISE(ABORT, '{d}: DELETE refused: rows are never deleted'); END"))
+    for t in (d, h):
+        await conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} "
+                                f"BEGIN SELECT RAISE(ABORT, '{t}: UPDATE refused: append-only, rows are never "
+                                f"changed'); END"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "SSID tables: ID registry, students, aliases, blocking keys, deactivations, "
                  "reactivations, audit, users", _v1),
     Migration(2, "guards: append-only audit/registry/aliases/deactivations, no deletes, IDs never modified", _v2),
+    Migration(3, "REST lookup API: clients, tokens, rate counters, idempotency keys, lookup log, "
+                 "enrollment verifications", _v3),
+    Migration(4, "web UI: password hashes, sessions, sign-in attempts, user districts/buildings, activity", _v4),
+    Migration(5, "decisions with explanations and timings (append-only), server heartbeats", _v5),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,17 +1,11 @@
 """Resolver test fixtures: SLF databases on SQLite and PostgreSQL, requests, a store.
 
 PostgreSQL is the scale-out store; the store tests run on both. A PostgreSQL test gets a
-fresh database (``CREATE DATABASE slf_test_<random>``) on 127.0.0.1:5432 (trust auth, user
-postgres; or ``SLF_TEST_PG``), dropped when it ends; without a server the PostgreSQL runs
-are skipped with the reason.
+fresh database (``slf_test_<random>``, tests/pg.py), dropped when it ends; without a server
+the PostgreSQL runs are skipped with the reason.
 """
 
 from __future__ import annotations
-
-import os
-import secrets
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,69 +16,18 @@ from messages.objects import (
 from sif_agent.requests import RequestRef
 from sif_agent.resolver.config import Batching, StorePolicy
 from sif_agent.resolver.store import ResolverStore
+from tests.pg import BACKENDS, backend_url
+from tests.pg import pg_databases  # noqa: F401 - a fixture
 
-PG_ADMIN = os.environ.get("SLF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ZONE, SOURCE = "state", "ITC01-StudentLocator"
 TXN = "5A4B3C2D1E0F11223344556677889900"
 
 
-def pg_available() -> bool:
-    parts = urlsplit(PG_ADMIN)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-class PgDatabases:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    async def _admin(self, sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(PG_ADMIN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    async def create(self) -> str:
-        name = f"slf_test_{secrets.token_hex(6)}"
-        await self._admin(f'CREATE DATABASE "{name}"')
-        self.names.append(name)
-        return f"postgresql+asyncpg://{urlsplit(PG_ADMIN).netloc}/{name}"
-
-    async def drop_all(self) -> None:
-        while self.names:
-            await self._admin(f'DROP DATABASE IF EXISTS "{self.names.pop()}" WITH (FORCE)')
-
-
-@pytest.fixture
-async def pg_databases():
-    if not pg_available():
-        pytest.skip(f"no PostgreSQL server answers at {urlsplit(PG_ADMIN).netloc} (set SLF_TEST_PG)")
-    dbs = PgDatabases()
-    try:
-        yield dbs
-    finally:
-        await dbs.drop_all()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 async def slf_url(request, tmp_path):
     """A fresh, empty SLF database URL on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/slf.db"
-        return
-    if not pg_available():
-        pytest.skip(f"no PostgreSQL server answers at {urlsplit(PG_ADMIN).netloc} (set SLF_TEST_PG)")
-    dbs = PgDatabases()
-    try:
-        yield await dbs.create()
-    finally:
-        await dbs.drop_all()
+    async with backend_url(request.param, tmp_path / "slf.db") as url:
+        yield url
 
 
 class Clock:

@@ -1,23 +1,19 @@
 """SSID test fixtures: a migrated store on SQLite and PostgreSQL, users, a clock, values.
 
-A PostgreSQL test gets a fresh database (``CREATE DATABASE ssid_test_<random>``) on
-127.0.0.1:5432 (trust auth, user postgres; or ``SLF_TEST_PG``), dropped when it ends;
-without a server those runs are skipped with the reason.
+A PostgreSQL test gets a fresh database (``ssid_test_<random>``) from tests/pg.py, dropped
+when it ends; without a server those runs are skipped with the reason.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 
 from ssid.config import Settings, load
 from ssid.store import SsidStore
+from tests.pg import BACKENDS, backend_url, database
 
-PG_ADMIN = os.environ.get("SLF_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "ssid.example.toml")
 
 #: a complete Ohio record (every "generate" attribute)
@@ -26,51 +22,17 @@ AMARA = {"LegalFirstName": "Amara", "LegalMiddleName": "Grace", "LegalLastName":
          "AdmissionReason": "1"}
 
 
-def pg_available() -> bool:
-    parts = urlsplit(PG_ADMIN)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def pg_url():
-    if not pg_available():
-        pytest.skip(f"no PostgreSQL server answers at {urlsplit(PG_ADMIN).netloc} (set SLF_TEST_PG)")
-    name = f"ssid_test_{secrets.token_hex(6)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://{urlsplit(PG_ADMIN).netloc}/{name}"
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with database("ssid_test") as url:
+        yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 async def db_url(request, tmp_path):
     """A fresh, empty database URL on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/ssid.db"
-        return
-    if not pg_available():
-        pytest.skip(f"no PostgreSQL server answers at {urlsplit(PG_ADMIN).netloc} (set SLF_TEST_PG)")
-    name = f"ssid_test_{secrets.token_hex(6)}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://{urlsplit(PG_ADMIN).netloc}/{name}"
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with backend_url(request.param, tmp_path / "ssid.db", "ssid_test") as url:
+        yield url
 
 
 @pytest.fixture

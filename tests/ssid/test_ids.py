@@ -64,10 +64,11 @@ def test_valid_ids_have_no_problems():
 
 def test_draws_show_no_sequence_and_an_even_spread():
     ids = [OHIO.draw() for _ in range(10_000)]
-    assert len(set(ids)) == len(ids)  # a repeat in 10,000 draws from 6.76e9 would be a 1-in-135 event
+    # bounds a fair source breaks about once in tens of thousands of runs, a counter every time:
+    assert len(set(ids)) >= len(ids) - 1  # one repeat in 10,000 draws from 6.76e9 happens 1 run in 135
     numbers = [int(i[2:]) for i in ids]
     steps = [b - a for a, b in zip(numbers, numbers[1:])]
-    assert sum(1 for s in steps if abs(s) <= 1) == 0  # no counter
+    assert sum(1 for s in steps if abs(s) <= 1) <= 2  # a counter steps by 1 every time; chance gives 0.003
     ups = sum(1 for s in steps if s > 0) / len(steps)
     assert 0.45 < ups < 0.55  # as likely to go down as up
     for pos in range(2, 9):  # each digit position: 1,000 expected per digit, sd ≈ 30

@@ -1,4 +1,8 @@
-"""Batch-file, sweep and report fixtures: a migrated SQLite store with the example configuration."""
+"""Batch-file, sweep and report fixtures: a migrated store with the example configuration.
+
+The store is SQLite; for the modules in ``BOTH_BACKENDS`` it is also a throw-away PostgreSQL
+database (tests/pg.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import pytest
 from ssid.config import Settings, load
 from ssid.csvlayout import header
 from ssid.store import SsidStore
+from tests.pg import BACKENDS, backend_url
 
+#: test modules whose store runs on both databases
+BOTH_BACKENDS = ("test_batch",)
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "ssid.example.toml")
 
 AMARA = {"LegalFirstName": "Amara", "LegalMiddleName": "Grace", "LegalLastName": "Okafor", "BirthDate": "2017-04-12",
@@ -40,12 +47,27 @@ def settings() -> Settings:
     return load(EXAMPLE)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in BOTH_BACKENDS and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-async def store(tmp_path, settings):
-    s = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp_path}/ssid.db", settings, clock=Clock())
-    await s.migrate()
-    yield s
-    await s.close()
+def backend(request) -> str:
+    """"sqlite" (the default) or "postgresql" (for the modules in BOTH_BACKENDS)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+async def store(tmp_path, settings, backend):
+    async with backend_url(backend, tmp_path / "ssid.db", "ssid_batch_test") as url:
+        s = SsidStore.from_url(url, settings, clock=Clock())
+        await s.migrate()
+        try:
+            yield s
+        finally:
+            await s.close()
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
+
+from sqlalchemy import select
 
 from ssid.audit import Actor
 from ssid.batch import BatchRunner, file_sha256, request_key
@@ -11,6 +14,7 @@ from ssid.batch_plan import PlanJob, plan_chunk
 from ssid.batch_rows import decide_record
 from ssid.batch_write import ChunkWriter, WriteHistory
 from ssid.csvlayout import header
+from ssid.decisions import decisions_t
 from ssid.legacy import LegacyImporter, chunks, parse_chunk
 from ssid.matching import Matcher
 from ssid.population import generate_population, generate_queries
@@ -79,6 +83,12 @@ async def test_planned_rows_answer_like_row_by_row(tmp_path, settings):
         await BatchRunner(run_store, user="ann", workers=workers, chunk_rows=chunk_rows).run(src, tmp_path / "out.csv")
         got = _canonical([(r["ResultCode"], r["StudentID"]) for r in read_csv(tmp_path / "out.csv")], known)
         counts = await run_store.counts()
+        async with run_store.read() as conn:  # one decision per row, the lookups with the matcher's explanation
+            stored = (await conn.execute(select(decisions_t.c.outcome, decisions_t.c.explanation)
+                                         .where(decisions_t.c.kind == "batch"))).all()
+        assert sorted(o for o, _ in stored) == sorted(c.lower() for c, _ in got)
+        explained = [json.loads(e) for o, e in stored if o == "match"]
+        assert explained and all("candidates" in e for e in explained)
         await run_store.close()
         assert got == expected, [(n, a, b) for n, (a, b) in enumerate(zip(got, expected)) if a != b][:10]
         assert counts["active"] == len(half) + len({sid for code, sid in expected if code == "NEW"})

@@ -1,7 +1,9 @@
 """Fixtures: an SLF database made by the resolver's own migrations, an SSID store, a poller.
 
 The SLF tables are created by ``sif_agent.resolver.migrations`` (the tests may import the
-resolver; ``ssid`` may not), so the poller is tested against the real shared schema.
+resolver; ``ssid`` may not), so the poller is tested against the real shared schema. The
+modules in ``BOTH_BACKENDS`` run on SQLite (two files) and on PostgreSQL (one throw-away
+database holding both the SLF tables and the SSID tables, tests/pg.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sif_agent.resolver.tables import AttributeColumn, schema
 from ssid.config import load
 from ssid.poller import SlfPoller
 from ssid.store import SsidStore
+from tests.pg import BACKENDS, database
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "ssid.example.toml")
 #: Ohio's configured columns (conf/resolver.example.toml)
@@ -27,6 +30,8 @@ EXTRA = (
     AttributeColumn("BIRTHPLACE_CITY", "x", 60), AttributeColumn("IRN_CURRENT_DISTRICT", "x", 6),
 )
 T = schema(EXTRA)
+#: test modules whose SLF tables and SSID store run on both databases
+BOTH_BACKENDS = ("test_poller",)
 
 AMARA = {"LegalFirstName": "Amara", "LegalMiddleName": "Grace", "LegalLastName": "Okafor", "BirthDate": "2017-04-12",
          "Gender": "F", "BirthPlaceCity": "Columbus", "RaceEthnicity": "B", "NativeLanguage": "ENG",
@@ -86,17 +91,39 @@ class Slf:
                                             .where(self.t.error_log.c.N_TRANSACTION_PARMS_ID == pid))).scalars())
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in BOTH_BACKENDS and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-async def slf(tmp_path):
-    s = Slf(f"sqlite+aiosqlite:///{tmp_path}/slf.db")
+def backend(request) -> str:
+    """"sqlite" (the default) or "postgresql" (for the modules in BOTH_BACKENDS)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+async def pg_url(backend):
+    """The PostgreSQL database of this test (None on SQLite)."""
+    if backend != "postgresql":
+        yield None
+        return
+    async with database("ssid_pipeline_test") as url:
+        yield url
+
+
+@pytest.fixture
+async def slf(tmp_path, pg_url):
+    s = Slf(pg_url or f"sqlite+aiosqlite:///{tmp_path}/slf.db")
     await slf_migrate(s.engine, EXTRA)
     yield s
     await s.engine.dispose()
 
 
 @pytest.fixture
-async def store(tmp_path):
-    st = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp_path}/ssid.db", load(EXAMPLE))
+async def store(tmp_path, pg_url):
+    st = SsidStore.from_url(pg_url or f"sqlite+aiosqlite:///{tmp_path}/ssid.db", load(EXAMPLE))
     await st.migrate()
     yield st
     await st.close()

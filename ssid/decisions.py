@@ -1,0 +1,137 @@
+"""Every decision the SSID database makes, with its explanation and its timing.
+
+Why a table of its own: the audit records what *changed*; a lookup that matched, a potential
+match or a refusal changes nothing, yet the issue asks for "an explanation stored with every
+decision", and Supplement Three's response-time measure ("elapsed time from when a request
+enters the system until the request has been satisfied") needs both ends of every request.
+So each decision writes one row of ``ssid_decisions``:
+
+* ``kind``: the channel (``slf``, ``batch``, ``api``, ``web``);
+* ``request_key``: the SLF TransactionId, the batch row's key, the API's Idempotency-Key...;
+* ``outcome``: ``match``, ``new``, ``potential``, ``none``, ``error``, or ``user_match`` /
+  ``user_new`` / ``user_error`` when a person decided (those are left out of response times:
+  a person takes the time they need);
+* ``explanation``: JSON text, the matcher's explanation (``Decision.to_json()``) or a small
+  object for decisions the matcher did not make (the fields that were missing, who picked
+  which candidate). SSNs are masked as in the audit (last four digits), since explanations are
+  read by more people than the record;
+* ``received_at`` / ``decided_at``: epoch seconds; ``received_at`` is None when the channel
+  cannot tell when the request entered the system (it is then not timed, never guessed);
+* ``correlation_id``: the batch job id, the SLF batch, the API's Correlation-Id.
+
+Append-only like the audit: migration 5 makes the database refuse UPDATE, DELETE (and, on
+PostgreSQL, TRUNCATE). ``decision_row`` is pure; ``record`` writes rows in the caller's
+transaction, so a decision is stored exactly when the change it explains is committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db.schema import metadata
+
+KINDS = ("slf", "batch", "api", "web")
+MATCH, NEW, POTENTIAL, NONE, ERROR = "match", "new", "potential", "none", "error"
+USER_MATCH, USER_NEW, USER_ERROR = "user_match", "user_new", "user_error"
+#: outcomes of a person's decision (user_error: their resolution could not be applied): no response times
+USER_OUTCOMES = frozenset({USER_MATCH, USER_NEW, USER_ERROR})
+#: the matcher's outcomes (ssid.matching.Outcome values) by their decision names
+MATCHER_OUTCOMES = {"MATCH": MATCH, "POTENTIAL": POTENTIAL, "NO_MATCH": NONE}
+OUTCOME_LENGTH = 16
+
+decisions_t = Table(
+    "ssid_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("request_key", String(128), nullable=True),
+    Column("outcome", String(OUTCOME_LENGTH), nullable=False),
+    Column("student_id", String(32), nullable=True),
+    Column("explanation", Text, nullable=True),  # JSON text
+    Column("received_at", Float, nullable=True),
+    Column("decided_at", Float, nullable=False),
+    Column("correlation_id", String(64), nullable=True),
+    Index("ix_ssid_decisions_kind_decided", "kind", "decided_at"),
+    Index("ix_ssid_decisions_request", "request_key"),
+)
+
+
+def _mask_ssn(value: Any) -> str:
+    v = "".join(ch for ch in str(value or "") if ch.isalnum())
+    return f"*****{v[-4:]}" if len(v) >= 4 else ("*****" if v else "")
+
+
+def masked(data: Any) -> Any:
+    """A copy with every SSN (a key named ssn/SSN, or an SSN blocking key ``SSN|...``) masked."""
+    if isinstance(data, Mapping):
+        return {k: (_mask_ssn(v) if str(k).lower() == "ssn" and v not in (None, "") else masked(v))
+                for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [masked(v) for v in data]
+    if isinstance(data, str) and data.startswith("SSN|"):
+        return "SSN|" + _mask_ssn(data[4:])
+    return data
+
+
+class EncodedJson(str):
+    """Explanation text already made by ``explanation_json`` (e.g. in a batch planning process): kept as it is."""
+
+
+def explanation_json(explanation: Any) -> str | None:
+    """JSON text for the ``explanation`` column from a Decision/Explanation (``to_dict()``), a
+    mapping, JSON text, or plain text; SSNs masked."""
+    if explanation is None or isinstance(explanation, EncodedJson):
+        return explanation
+    if hasattr(explanation, "to_dict"):
+        data: Any = explanation.to_dict()
+    elif isinstance(explanation, Mapping):
+        data = dict(explanation)
+    elif isinstance(explanation, str):
+        try:
+            data = json.loads(explanation)
+        except ValueError:
+            data = {"text": explanation}
+    else:
+        raise TypeError(f"explanation must be a Decision, a mapping or text, not {type(explanation).__name__}")
+    return json.dumps(masked(data), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def outcome_of(decision: Any) -> str:
+    """The decision name of a matcher Decision (or its Outcome): match, potential or none."""
+    value = str(getattr(decision, "outcome", decision))
+    try:
+        return MATCHER_OUTCOMES[value]
+    except KeyError:
+        raise ValueError(f"{value!r} is not a matcher outcome ({', '.join(MATCHER_OUTCOMES)})") from None
+
+
+def decision_row(kind: str, outcome: str, *, decided_at: float, request_key: str | None = None,
+                 student_id: str | None = None, explanation: Any = None, received_at: float | None = None,
+                 correlation_id: str | None = None) -> dict[str, Any]:
+    """One ``ssid_decisions`` row (pure; checks what the database would only half check)."""
+    if kind not in KINDS:
+        raise ValueError(f"decision kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    outcome = str(outcome).strip().lower()
+    if not outcome or len(outcome) > OUTCOME_LENGTH:
+        raise ValueError(f"decision outcome must be 1 to {OUTCOME_LENGTH} characters (match, new, potential, none, "
+                         f"error, user_match, user_new...), not {outcome!r}")
+    if received_at is not None and received_at > decided_at:
+        received_at = decided_at  # clocks of two machines: never a negative duration
+    return {"kind": kind, "request_key": request_key, "outcome": outcome, "student_id": student_id,
+            "explanation": explanation_json(explanation), "received_at": received_at,
+            "decided_at": float(decided_at), "correlation_id": correlation_id}
+
+
+async def record(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (from ``decision_row``) in the caller's transaction, one executemany."""
+    if rows:
+        await conn.execute(insert(decisions_t), [dict(r) for r in rows])
+
+
+__all__ = ["EncodedJson", "ERROR", "KINDS", "MATCH", "NEW", "NONE", "POTENTIAL", "USER_ERROR", "USER_MATCH", "USER_NEW",
+           "USER_OUTCOMES",
+           "decision_row", "decisions_t", "explanation_json", "masked", "outcome_of", "record"]

@@ -1,0 +1,175 @@
+"""ssid.decisions: one row per decision with its explanation and timing; the poller writes them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from ssid.audit import Actor
+from ssid.decisions import decision_row, decisions_t, outcome_of, record
+from ssid.heartbeats import beat, heartbeats_t
+from ssid.matching import Outcome
+from ssid.poller import SlfPoller
+from tests.ssid_pipeline.conftest import AMARA, AMARA_ROW, T
+
+AMIRA = {**AMARA, "LegalFirstName": "Amira", "LegalMiddleName": "Joy"}
+NEW_ROW = {**AMARA_ROW, "LEGAL_FIRST_NAME": "Nadia", "LEGAL_MIDDLE_NAME": "Rose", "LEGAL_LAST_NAME": "Haddad",
+           "BIRTH_DATE": "20160105"}
+
+
+# ---- the row (pure) ----
+
+def test_a_row_carries_the_explanation_as_json_with_ssns_masked():
+    explanation = {"outcome": "NO_MATCH", "query": {"first_name": "Amara", "ssn": "123-45-6789"},
+                   "standardized": {"raw": {"ssn": "123456789"}, "ssn": "123456789"},
+                   "keys": [{"key": "SSN|123456789", "pass_name": "SSN"}, {"key": "BL|20170412|OKF"}]}
+    row = decision_row("slf", "NEW", decided_at=105.0, received_at=100.0, request_key="T1", student_id="AB1234567",
+                       explanation=explanation, correlation_id="SLF_BATCH 7")
+    got = json.loads(row["explanation"])
+    assert got["query"] == {"first_name": "Amara", "ssn": "*****6789"}
+    assert got["standardized"] == {"raw": {"ssn": "*****6789"}, "ssn": "*****6789"}
+    assert [k["key"] for k in got["keys"]] == ["SSN|*****6789", "BL|20170412|OKF"]
+    assert "123456789" not in row["explanation"] and "123-45-6789" not in row["explanation"]
+    assert {k: v for k, v in row.items() if k != "explanation"} == {
+        "kind": "slf", "request_key": "T1", "outcome": "new", "student_id": "AB1234567", "received_at": 100.0,
+        "decided_at": 105.0, "correlation_id": "SLF_BATCH 7"}
+
+
+def test_plain_text_and_missing_explanations():
+    assert json.loads(decision_row("api", "error", decided_at=1, explanation="bad birth date")["explanation"]) == {
+        "text": "bad birth date"}
+    assert decision_row("web", "match", decided_at=1)["explanation"] is None
+
+
+@pytest.mark.parametrize("kind, outcome, problem", [
+    ("fax", "match", "kind must be one of slf, batch, api, web"),
+    ("slf", "", "outcome must be 1 to 16 characters"),
+    ("slf", "a-very-long-outcome-name", "outcome must be 1 to 16 characters"),
+])
+def test_bad_rows_are_refused(kind, outcome, problem):
+    with pytest.raises(ValueError, match=problem):
+        decision_row(kind, outcome, decided_at=1.0)
+
+
+def test_another_machines_clock_never_makes_a_negative_time():
+    assert decision_row("slf", "match", decided_at=100.0, received_at=100.4)["received_at"] == 100.0
+
+
+def test_matcher_outcomes_have_decision_names():
+    assert [outcome_of(o) for o in Outcome] == ["match", "potential", "none"]
+    with pytest.raises(ValueError):
+        outcome_of("MAYBE")
+
+
+# ---- the table ----
+
+async def test_rows_are_written_in_one_call_and_never_changed_or_deleted(store):
+    rows = [decision_row("batch", "match", decided_at=10.0 + i, request_key=f"job1:{i}", correlation_id="job1")
+            for i in range(3)]
+    async with store.write() as conn:
+        await record(conn, rows)
+        await record(conn, [])  # nothing to write is fine
+    async with store.read() as conn:
+        got = (await conn.execute(select(decisions_t.c.request_key).order_by(decisions_t.c.id))).scalars().all()
+    assert got == ["job1:0", "job1:1", "job1:2"]
+    for stmt in (update(decisions_t).values(outcome="new"), delete(decisions_t)):
+        with pytest.raises(DBAPIError, match="refused"):
+            async with store.write() as conn:
+                await conn.execute(stmt)
+    async with store.write() as conn:
+        await beat(conn, 50.0, 60.0, "host:1", 40.0)
+    with pytest.raises(DBAPIError, match="refused"):
+        async with store.write() as conn:
+            await conn.execute(update(heartbeats_t).values(at=99.0))
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="refused"):
+            async with store.write() as conn:
+                await conn.execute(text("TRUNCATE ssid_decisions"))
+
+
+# ---- the SLF poller's decisions ----
+
+async def decisions(store, txn: str) -> list[dict]:
+    async with store.read() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(
+            select(decisions_t).where(decisions_t.c.request_key == txn).order_by(decisions_t.c.id))).all()]
+
+
+async def seed(store, *records):
+    async with store.write() as conn:
+        return [(await store.create_student(conn, v, Actor("seed"))).student_id for v in records]
+
+
+async def test_every_system_decision_is_recorded_with_its_explanation_and_times(store, slf, clock):
+    [amara] = await seed(store, AMARA)
+    poller = SlfPoller(store, slf.url, clock=clock)
+    t_match = await slf.request({**AMARA_ROW, "LEGAL_MIDDLE_NAME": "Grace Ann"})
+    t_new = await slf.request(NEW_ROW)
+    t_error = await slf.request({**AMARA_ROW, "BIRTH_DATE": None})
+    for i, t in enumerate((t_match, t_new, t_error)):
+        await slf.set(t, CREATED_AT=clock.now - 1.25 - i)
+    clock.now += 0.5
+    try:
+        assert await poller.poll_once() == 3
+    finally:
+        await poller.close()
+    [m], [n], [e] = [await decisions(store, t) for t in (t_match, t_new, t_error)]
+    assert (m["outcome"], m["student_id"]) == ("match", amara)
+    assert (n["outcome"], n["student_id"]) == ("new", (await slf.row(t_new))["STATE_ID"])
+    assert (e["outcome"], e["student_id"]) == ("error", None)
+    for i, d in enumerate((m, n, e)):
+        assert d["kind"] == "slf" and d["decided_at"] == clock.now
+        assert d["received_at"] == pytest.approx(clock.now - 0.5 - 1.25 - i)
+        assert d["correlation_id"] == f"SLF_BATCH {(await slf.row(d['request_key']))['N_BATCH_ID']}"
+    why = json.loads(m["explanation"])
+    assert why["outcome"] == "MATCH" and why["student_id"] == amara and why["query"]["middle_name"] == "Grace Ann"
+    assert amara in why["returned"] and why["thresholds"] and why["parameters_version"]
+    assert json.loads(n["explanation"])["outcome"] == "NO_MATCH"
+    err = json.loads(e["explanation"])
+    assert "missing BIRTH_DATE" in err["error"] and {"field": "BirthDate", "code": "missing"} in err["problems"]
+
+
+async def test_a_deferred_batch_is_timed_from_when_it_was_made_ready(store, slf, clock):
+    batch = await slf.batch(ready=0)
+    txn = await slf.request(NEW_ROW, batch=batch)
+    await slf.set(txn, CREATED_AT=clock.now - 3600)  # received an hour ago, released 2 s ago
+    async with slf.engine.begin() as conn:
+        await conn.execute(T.batch.update().where(T.batch.c.N_BATCH_ID == batch).values(READY=1,
+                                                                                       READY_AT=clock.now - 2))
+    poller = SlfPoller(store, slf.url, clock=clock)
+    try:
+        await poller.poll_once()
+    finally:
+        await poller.close()
+    [d] = await decisions(store, txn)
+    assert d["decided_at"] - d["received_at"] == pytest.approx(2.0)
+
+
+async def test_potential_matches_and_a_persons_decisions_are_recorded(store, slf, clock):
+    amara, amira = await seed(store, AMARA, AMIRA)
+    poller = SlfPoller(store, slf.url, clock=clock)
+    try:
+        t_pick = await slf.request({**AMARA_ROW, "LEGAL_FIRST_NAME": "Amera", "LEGAL_MIDDLE_NAME": None})
+        t_new = await slf.request({**AMARA_ROW, "LEGAL_FIRST_NAME": "Amera", "LEGAL_MIDDLE_NAME": "Hope"})
+        await poller.poll_once()
+        for t in (t_pick, t_new):
+            [p] = await decisions(store, t)
+            assert p["outcome"] == "potential" and p["student_id"] is None
+            why = json.loads(p["explanation"])
+            assert why["outcome"] == "POTENTIAL" and set(why["returned"]) == {amara, amira}
+            await slf.set(t, N_SLF_STATUS=8)
+        clock.now += 600  # a person takes their time
+        await poller.resolve(t_pick, pick=amira, user="sam")
+        await poller.resolve(t_new, new=True, user="sam")
+    finally:
+        await poller.close()
+    _, picked = await decisions(store, t_pick)
+    assert (picked["outcome"], picked["student_id"]) == ("user_match", amira)
+    assert json.loads(picked["explanation"]) == {"decided_by": "sam", "picked": amira,
+                                                 "offered": sorted([amara, amira])}
+    _, forced = await decisions(store, t_new)
+    assert forced["outcome"] == "user_new" and forced["student_id"] == (await slf.row(t_new))["STATE_ID"]
+    assert json.loads(forced["explanation"])["decided_by"] == "sam"
