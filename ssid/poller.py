@@ -180,18 +180,30 @@ class SlfPoller:
             return await self._move(conn, pid, S.REQUEST, S.REQUEST_IN_PROGRESS)
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        """Poll until ``stop`` is set; a failing pass is logged and retried after ``interval``."""
+        """Poll until ``stop`` is set; a failing pass is logged and retried after ``interval``.
+
+        The same problem again (the resolver has not created the tables yet, say) is logged once
+        a minute, not on every pass, and passes back off to every 30 s while it lasts."""
+        said, said_at, wait = "", 0.0, interval
         while not stop.is_set():
             try:
                 n = await self.poll_once()
                 if n:
                     log.debug("SLF pass: %d rows changed", n)
-            except SsidError as exc:  # e.g. the resolver has not created the tables yet
-                log.warning("SLF pass: %s; retrying in %.1f s", exc, interval)
-            except Exception:  # noqa: BLE001
-                log.exception("SLF pass failed; retrying in %.1f s", interval)
+                if said:
+                    log.info("SLF pass: working again")
+                said, wait = "", interval
+            except Exception as exc:  # noqa: BLE001 - the next pass may succeed
+                text, now = str(exc), time.monotonic()
+                if text != said or now - said_at >= 60:
+                    if isinstance(exc, SsidError):  # e.g. the resolver has not created the tables yet
+                        log.warning("SLF pass: %s; retrying", exc)
+                    else:
+                        log.exception("SLF pass failed; retrying")
+                    said, said_at = text, now
+                wait = min(max(wait * 2, interval), max(30.0, interval))
             try:
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), wait)
             except asyncio.TimeoutError:
                 pass
 
