@@ -14,6 +14,15 @@ as fast as they can for --seconds. Reported: SIF messages per second, cycles per
 second, and p50/p99 latency of each HTTP exchange. Then --queued events are
 published to a subscriber that does not pull, and the server's resident memory
 (RSS) is sampled as the queue grows, plus GetMessage latency at that depth.
+
+On PostgreSQL the figures that do not depend on how busy the machine is are
+reported too, per SIF message of the throughput phase: the CPU of the zone's
+database backends (from /proc), COMMITs (pg_stat_database), WAL records, bytes and
+fsyncs (pg_stat_wal: the whole server, so other databases' work counts too); and, from
+the server's log as it stops, how many messages its group commits carried. With
+--count-statements the bench database logs every statement it runs
+(log_statement=all, in the server's log file) and the statements per message are
+counted; that run's timings are not representative.
 """
 
 from __future__ import annotations
@@ -86,6 +95,96 @@ def postgres_url() -> str:
     name = f"zis_bench_{uuid.uuid4().hex[:8]}"
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True)
     return f"postgresql+asyncpg://postgres@127.0.0.1/{name}"
+
+
+def psql(sql: str) -> list[str]:
+    """Rows of one query on the server's maintenance database, fields separated by '|'."""
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def pg_log_file() -> Path:
+    """The server's log (where log_statement writes): the collector's file, else Debian's stderr log."""
+    current = psql("SELECT coalesce(pg_current_logfile(), '')")
+    if current and current[0]:
+        path = Path(current[0])
+        if not path.is_absolute():
+            path = Path(psql("SHOW data_directory")[0]) / path
+        return path
+    major = psql("SHOW server_version_num")[0][:2]
+    return Path(f"/var/log/postgresql/postgresql-{major}-main.log")
+
+
+class PgProbe:
+    """Work PostgreSQL does for the zone's database: backend CPU, commits, WAL, statements."""
+
+    STATS = ("SELECT d.xact_commit, d.xact_rollback, w.wal_records, w.wal_bytes, w.wal_write, w.wal_sync "
+             "FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = '{db}'")
+
+    def __init__(self, database: str, count_statements: bool) -> None:
+        self.db = database.rsplit("/", 1)[-1]
+        self.log = pg_log_file() if count_statements else None
+        if self.log is not None:
+            psql(f"ALTER DATABASE {self.db} SET log_statement = 'all'")
+
+    def backends(self) -> dict[int, float]:
+        """CPU seconds used so far by each backend connected to the bench database."""
+        out = {}
+        for pid in psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.db}'"):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(pid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return out
+
+    def _watch(self) -> None:
+        """Sample the backends a few times a second: a pool that closes and reopens connections
+        would otherwise take their CPU time with them."""
+        while not self._stop.wait(0.2):
+            for pid, cpu in self.backends().items():
+                self._first.setdefault(pid, 0.0)  # appeared during the phase: all of its time counts
+                self._last[pid] = cpu
+
+    def stats(self) -> list[int]:
+        return [int(v) for v in psql(self.STATS.format(db=self.db))[0].split("|")]
+
+    def begin(self) -> None:
+        import threading
+
+        self._first = self.backends()
+        self._last = dict(self._first)
+        self.stats0 = self.stats()
+        self.log0 = self.log.stat().st_size if self.log else 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def end(self) -> None:
+        """At the end of the phase: backend CPU and the log now; statistics once the backends report them."""
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self.backends())
+        self.cpu = sum(v - self._first.get(pid, 0.0) for pid, v in self._last.items())
+        self.backend_count = len(self._last)  # every backend that served the phase
+        self.log1 = self.log.stat().st_size if self.log else 0
+
+    async def settle(self) -> dict:
+        """Per-phase totals. Busy backends send their counters at most once a second and idle ones
+        after 10 s, so wait for them before reading."""
+        await asyncio.sleep(11)
+        delta = [b - a for a, b in zip(self.stats0, self.stats())]
+        out = dict(zip(("commits", "rollbacks", "wal_records", "wal_bytes", "wal_writes", "wal_fsyncs"), delta))
+        out.update(backend_cpu_s=self.cpu, backends=self.backend_count)
+        if self.log is not None:
+            with self.log.open("rb") as f:
+                f.seek(self.log0)
+                text = f.read(self.log1 - self.log0).decode(errors="replace")
+            mine = f"@{self.db} LOG:  "
+            out["statements"] = sum(1 for line in text.splitlines()
+                                    if mine + "statement: " in line or mine + "execute " in line)
+        return out
 
 
 class Bench:
@@ -194,23 +293,32 @@ authentication = "certificate"
                 await self.ack(rc, req_name, back)
                 counter[0] += 1
 
-    async def throughput(self, seconds: float) -> dict:
+    async def throughput(self, seconds: float, probe: PgProbe | None = None) -> dict:
         for name in self.agents:
             async with self.client(name) as c:
                 await self.register(c, name)
         self.latencies.clear()
         counter = [0]
+        if probe:
+            probe.begin()
         cpu0 = cpu_seconds(self.proc.pid)
         start = time.perf_counter()
         await asyncio.gather(*(self.pair(i, start + seconds, counter) for i in range(PAIRS)))
         elapsed = time.perf_counter() - start
         cpu = cpu_seconds(self.proc.pid) - cpu0
+        if probe:
+            probe.end()
         lat = sorted(self.latencies)
+        if probe:
+            n = max(len(lat), 1)
+            pg = await probe.settle()
+            pg_per_msg = {k: v / n for k, v in pg.items() if k != "backends"}
         return {
             "cycles": counter[0], "messages": len(lat), "seconds": elapsed,
             "server_cpu_ms_per_msg": 1000 * cpu / max(len(lat), 1), "server_cores": cpu / elapsed,
             "msgs_per_s": len(lat) / elapsed, "cycles_per_s": counter[0] / elapsed,
             "p50_ms": 1000 * lat[len(lat) // 2], "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+            **({"pg": pg, "pg_per_msg": pg_per_msg} if probe else {}),
         }
 
     async def queued_memory(self, n: int) -> dict:
@@ -276,13 +384,21 @@ async def amain(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         database = postgres_url() if args.db == "postgresql" else f"sqlite+aiosqlite:///{tmp}/zone.db"
         bench = Bench(Path(tmp), database, args.workers)
+        probe = PgProbe(database, args.count_statements) if args.db == "postgresql" else None
         bench.start()
         try:
-            results = {"throughput": await bench.throughput(args.seconds)}
+            results = {"throughput": await bench.throughput(args.seconds, probe)}
             t = results["throughput"]
             print(f"{args.db}: {t['msgs_per_s']:,.0f} msgs/s, {t['cycles_per_s']:,.1f} cycles/s, "
                   f"p50 {t['p50_ms']:.1f} ms, p99 {t['p99_ms']:.1f} ms, server {t['server_cpu_ms_per_msg']:.2f} ms "
                   f"CPU/msg on {t['server_cores']:.2f} cores")
+            if probe:
+                p = t["pg_per_msg"]
+                print(f"postgresql per message: backend CPU {1000 * p['backend_cpu_s']:.2f} ms "
+                      f"({t['pg']['backends']} backends), {p['commits']:.2f} commits, {p['rollbacks']:.3f} rollbacks, "
+                      f"WAL {p['wal_records']:.1f} records / {p['wal_bytes']:,.0f} bytes / {p['wal_fsyncs']:.2f} fsyncs"
+                      " (whole server)"
+                      + (f", {p['statements']:.2f} statements" if "statements" in p else ""))
             if args.queued:
                 results["memory"] = await bench.queued_memory(args.queued)
                 m = results["memory"]
@@ -290,6 +406,9 @@ async def amain(args) -> dict:
                 print(f"GetMessage at depth: p50 {m['getmessage_p50_ms']:.1f} ms, p99 {m['getmessage_p99_ms']:.1f} ms")
         finally:
             bench.stop()
+            for line in (Path(tmp) / "zone.log").read_text(errors="replace").splitlines():
+                if "fast path:" in line:  # written by the server as it stops (whole run)
+                    print(line.split("fast path:", 1)[1].strip().join(("fast path (whole run): ", "")))
             if args.db == "postgresql":
                 name = database.rsplit("/", 1)[-1]
                 subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
@@ -303,6 +422,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--queued", type=int, default=0, help="also measure memory with this many queued messages")
     ap.add_argument("--workers", type=int, default=1, help="zone server processes (PostgreSQL only)")
+    ap.add_argument("--count-statements", action="store_true",
+                    help="PostgreSQL: log and count the statements per message (slows the run down)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     results = asyncio.run(amain(args))

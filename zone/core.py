@@ -35,6 +35,7 @@ from messages.xmlsafe import parse_xml
 
 from .acl import Rights
 from .config import ServerSettings, ZoneSettings
+from .pgfast import Applied, op_args
 from .store import AgentRow, Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ class Outcome:
 
     ack: Ack
     receivers: list[str] = field(default_factory=list)
+
+
+class _AlreadySeen(Exception):
+    """The fast path found the SIF_MsgId already seen: answer status 7."""
 
 
 def _err(category: int, code: int, desc: str, extended: str | None = None) -> SIFError:
@@ -162,30 +167,155 @@ class Zis:
             source, msg_id, version = _loose_header(root)
             return await self._refuse(zone, exc, source, msg_id, version, body, findings, now)
 
-        try:
-            async with self.store.tx() as conn:
-                if not isinstance(message, Register):
-                    agent = await self.store.agent(conn, zone.id, message.source_id, lock=True)
-                    if agent is None:
-                        raise _err(ErrorCategory.ACCESS, AccessCode.SOURCE_NOT_REGISTERED,
-                                   f"Agent {message.source_id} is not registered in zone {zone.id}; "
-                                   "send SIF_Register first")
-                else:
-                    agent = None
-                if not await self.store.first_sight(conn, zone.id, message.source_id, message.msg_id, now):
-                    outcome = Outcome(self._reply(zone, message, StatusCode.ALREADY_HAVE_MESSAGE,
-                                                "Already have a message with this SIF_MsgId from you"))
-                else:
-                    outcome = await self._handlers[type(message)](zone, conn, message, agent, body, now)
-                await self._log(conn, zone, message, outcome, findings, len(body), now)
-        except SIFError as exc:
-            return await self._refuse(zone, exc, message.source_id, message.msg_id, message.version, body,
-                                      findings, now, message=message)
+        outcome = await self._fast(zone, message, body, now) if self.store.fast is not None else None
+        if outcome is not None:
+            await self._log(None, zone, message, outcome, findings, len(body), now)
+        else:
+            try:
+                outcome = await self._general(zone, message, body, findings, now)
+            except SIFError as exc:
+                return await self._refuse(zone, exc, message.source_id, message.msg_id, message.version, body,
+                                          findings, now, message=message)
         if isinstance(message, (Register, Unregister)):
             self.on_register(zone.id, message.source_id)
         for receiver in outcome.receivers:
             self.on_enqueue(zone.id, receiver)
         return build(outcome.ack)
+
+    async def _general(self, zone, message: Message, body: bytes, findings, now) -> Outcome:
+        """Any message, in one transaction: the sender's row lock, its SIF_MsgId, the handler."""
+        async with self.store.tx() as conn:
+            if not isinstance(message, Register):
+                agent = await self.store.agent(conn, zone.id, message.source_id, lock=True)
+                if agent is None:
+                    raise _err(ErrorCategory.ACCESS, AccessCode.SOURCE_NOT_REGISTERED,
+                               f"Agent {message.source_id} is not registered in zone {zone.id}; "
+                               "send SIF_Register first")
+            else:
+                agent = None
+            if not await self.store.first_sight(conn, zone.id, message.source_id, message.msg_id, now):
+                outcome = Outcome(self._already_have(zone, message))
+            else:
+                outcome = await self._handlers[type(message)](zone, conn, message, agent, body, now)
+            await self._log(conn, zone, message, outcome, findings, len(body), now)
+        return outcome
+
+    # ================================================================ fast path (PostgreSQL)
+    async def _fast(self, zone, message: Message, body: bytes, now: float) -> Outcome | None:
+        """The common messages decided here on remembered rows and applied by one group-committed
+        statement (zone.pgfast), which first checks that those rows are unchanged. None: go the
+        general way (an error to report, SMB, a sleeping or unknown agent, a row changed meanwhile),
+        which decides again from scratch, so the rules live in the handlers alone."""
+        kind = type(message)
+        try:
+            if kind is SystemControl and type(message.command) is GetMessage:
+                return await self._fast_get(zone, message, now)
+            if kind is Ack:
+                return await self._fast_ack(zone, message, now)
+            if kind is Request:
+                return await self._fast_request(zone, message, body, now)
+            if kind is Response:
+                return await self._fast_response(zone, message, body, now)
+            if kind is Event:
+                return await self._fast_event(zone, message, body, now)
+        except _AlreadySeen:
+            return Outcome(self._already_have(zone, message))
+        except SIFError:
+            return None  # reported the general way, after its SIF_MsgId check as always
+        return None
+
+    async def _apply(self, zone, m: Message, now: float, op: str, version: int, **kw) -> Applied | None:
+        """Run one op (zone.pgfast); None if it was not applied and the message must go the general
+        way. Raises _AlreadySeen for a SIF_MsgId already seen (nothing was applied)."""
+        done = await self.store.fast.apply(op_args(op, zone.id, m.source_id, m.msg_id, now, version, **kw))
+        if done is not None and done.outcome == "dup":
+            raise _AlreadySeen
+        return done if done is not None and done.outcome == "ok" else None
+
+    async def _sender(self, zone, m: Message) -> tuple[int, AgentRow] | None:
+        (entry,) = await self.store.fast.agents(zone.id, m.source_id)
+        return entry
+
+    async def _fast_get(self, zone, m: SystemControl, now) -> Outcome | None:
+        entry = await self._sender(zone, m)
+        if entry is None or entry[1].mode == "Push" or entry[1].sleeping:
+            return None
+        version, agent = entry
+        done = await self._apply(zone, m, now, "get", version, a3="skip" if agent.smb_msg_id is not None else None)
+        if done is None:
+            return None
+        if done.queue_id is None:
+            return Outcome(self._reply(zone, m, StatusCode.NO_MESSAGES, "No messages available"))
+        return self._delivery(zone, m, agent, done.kind, done.body)
+
+    async def _fast_ack(self, zone, m: Ack, now) -> Outcome | None:
+        immediate = m.error is not None or (m.status is not None and m.status.code == StatusCode.IMMEDIATE)
+        if not immediate or not m.original_msg_id:
+            return None  # SMB's intermediate and final acks go the general way
+        entry = await self._sender(zone, m)
+        if entry is None or entry[1].smb_msg_id == m.original_msg_id:  # ending SMB: the general way
+            return None
+        if await self._apply(zone, m, now, "ack", entry[0], a1=m.original_msg_id, a2=m.original_source_id) is None:
+            return None
+        if m.error is not None:
+            log.info("zone %s: %s could not process %s: %s", zone.id, m.source_id, m.original_msg_id, m.error)
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [m.source_id])
+
+    async def _fast_event(self, zone, m: Event, body: bytes, now) -> Outcome | None:
+        entry = await self._sender(zone, m)
+        if entry is None:
+            return None
+        context = self._check_event(m, entry[1])
+        done = await self._apply(zone, m, now, "event", entry[0], a2=m.object_name, a3=context, body=body)
+        return None if done is None else Outcome(self._reply(zone, m, StatusCode.SUCCESS), list(done.receivers))
+
+    async def _fast_request(self, zone, m: Request, body: bytes, now) -> Outcome | None:
+        fast = self.store.fast
+        destination = m.header.destination_id
+        entries = await fast.agents(zone.id, m.source_id, *((destination,) if destination else ()))
+        if entries[0] is None:
+            return None
+        version, agent = entries[0]
+        context = self._request_context(agent, m)
+        provider = None
+        if destination:
+            responder = entries[1]
+        else:
+            provider = await fast.provider(zone.id, m.object_name, context)
+            if provider is None:
+                return None
+            (responder,) = await fast.agents(zone.id, provider.source_id)
+        if responder is None:
+            return None
+        self._check_responder(zone, m, responder[1], provider is None or provider.extended_query)
+        row = {"zone_id": zone.id, "msg_id": m.msg_id, "requester": m.source_id, "responder": responder[1].source_id,
+               "object_name": m.object_name, "versions": json.dumps(list(m.versions)),
+               "max_buffer_size": m.max_buffer_size, "deadline": now + zone.request_timeout, "next_packet": 1,
+               "state": "pending"}
+        done = await self._apply(
+            zone, m, now, "request", version, a1=row["responder"], v1=responder[0], a2=m.object_name,
+            a3=None if provider is None else context, v2=None if provider is None else provider.version,
+            body=body, versions=row["versions"], max_buffer=m.max_buffer_size, deadline=row["deadline"])
+        if done is None:
+            return None
+        fast.routed(zone.id, m.msg_id, done.version, row)
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [row["responder"]])
+
+    async def _fast_response(self, zone, m: Response, body: bytes, now) -> Outcome | None:
+        fast = self.store.fast
+        entry = await self._sender(zone, m)
+        found = await fast.request(zone.id, m.request_msg_id) if entry is not None else None
+        if found is None:
+            return None
+        req_version, req = found
+        self._check_response(zone, m, entry[1], req, body)
+        update = {"next_packet": m.packet_number + 1, "state": "pending" if m.more_packets else "done"}
+        done = await self._apply(zone, m, now, "response", entry[0], a1=m.request_msg_id, v1=req_version,
+                                 a2=req["requester"], a3=req["object_name"], body=body, **update)
+        if done is None:
+            return None
+        fast.routed(zone.id, m.request_msg_id, done.version, {**req, **update})
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [req["requester"]])
 
     # ================================================================ checks
     def _findings(self, zone: ZoneSettings, root, version: str) -> list[dict]:
@@ -219,6 +349,10 @@ class Zis:
                        f"SIF_SourceId {message.source_id}; an agent may only send as itself")
 
     # ================================================================ replies
+    def _already_have(self, zone: ZoneSettings, message: Message) -> Ack:
+        return self._reply(zone, message, StatusCode.ALREADY_HAVE_MESSAGE,
+                           "Already have a message with this SIF_MsgId from you")
+
     def _reply(self, zone: ZoneSettings, message: Message, code: int, desc: str | None = None, data=None) -> Ack:
         """The zone's SIF_Ack with a status for a message it accepted."""
         return Ack(header=Header.new(zone.source_id, message.source_id), version=message.version,
@@ -390,6 +524,18 @@ class Zis:
 
     # ================================================================ events
     async def _event(self, zone, conn, m: Event, agent, body, now) -> Outcome:
+        context = self._check_event(m, agent)
+        receivers = [s for s in await self.store.subscribers(conn, zone.id, m.object_name, context)
+                     if s != agent.source_id]
+        for receiver in receivers:
+            await self.store.enqueue(conn, zone_id=zone.id, receiver=receiver, msg_id=m.msg_id,
+                                     sender=agent.source_id, kind="event", object_name=m.object_name,
+                                     body=body, now=now)
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), receivers)
+
+    def _check_event(self, m: Event, agent: AgentRow) -> str:
+        """May ``agent`` publish this event? The context it goes to (every subscriber there but the
+        publisher gets it)."""
         if m.action not in PUBLISH_RIGHT:
             raise _err(ErrorCategory.EVENT, EventCode.INVALID_EVENT, f"Event action {m.action!r} is not Add, Change or Delete")
         right, code = PUBLISH_RIGHT[m.action]
@@ -399,20 +545,27 @@ class Zis:
             raise _err(ErrorCategory.EVENT, EventCode.INVALID_EVENT,
                        f"SIF_EventObject ObjectName={m.object_name} must hold {m.object_name} objects"
                        + (f", not {', '.join(sorted(set(wrong)))}" if wrong else " (it is empty)"))
-        context = _context(m)
-        receivers = [s for s in await self.store.subscribers(conn, zone.id, m.object_name, context)
-                     if s != agent.source_id]
-        for receiver in receivers:
-            await self.store.enqueue(conn, zone_id=zone.id, receiver=receiver, msg_id=m.msg_id,
-                                     sender=agent.source_id, kind="event", object_name=m.object_name,
-                                     body=body, now=now)
-        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), receivers)
+        return _context(m)
 
     # ================================================================ requests
+    def _request_context(self, agent: AgentRow, m: Request) -> str:
+        """The checks on the requester itself; the context its request is routed in."""
+        self._need(agent, "request", m.object_name, AccessCode.NO_REQUEST, "request")
+        return _context(m)
+
+    def _check_responder(self, zone, m: Request, responder: AgentRow, extended_ok: bool) -> None:
+        if isinstance(m.query, ExtendedQuery) and not extended_ok:
+            raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.NO_EXTENDED_QUERY,
+                       f"The provider of {m.object_name} does not support SIF_ExtendedQuery")
+        if not any(versions.admitted(m.versions, v) for v in (responder.version,) + responder.versions
+                   if versions.is_version(v)):
+            raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.VERSION_NOT_SUPPORTED,
+                       f"Responder {responder.source_id} speaks SIF {responder.version}, which none of "
+                       f"the requested versions ({', '.join(m.versions)}) admits")
+
     async def _request(self, zone, conn, m: Request, agent, body, now) -> Outcome:
         object_name = m.object_name
-        self._need(agent, "request", object_name, AccessCode.NO_REQUEST, "request")
-        context = _context(m)
+        context = self._request_context(agent, m)
         destination = m.header.destination_id
         if destination:
             responder = await self.store.agent(conn, zone.id, destination)
@@ -427,14 +580,7 @@ class Zis:
                            f"No agent provides {object_name} in zone {zone.id} ({context})")
             responder = await self.store.agent(conn, zone.id, provider["source_id"])
             extended_ok = bool(provider["extended_query"])
-        if isinstance(m.query, ExtendedQuery) and not extended_ok:
-            raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.NO_EXTENDED_QUERY,
-                       f"The provider of {object_name} does not support SIF_ExtendedQuery")
-        if not any(versions.admitted(m.versions, v) for v in (responder.version,) + responder.versions
-                   if versions.is_version(v)):
-            raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.VERSION_NOT_SUPPORTED,
-                       f"Responder {responder.source_id} speaks SIF {responder.version}, which none of "
-                       f"the requested versions ({', '.join(m.versions)}) admits")
+        self._check_responder(zone, m, responder, extended_ok)
         await self.store.enqueue(conn, zone_id=zone.id, receiver=responder.source_id, msg_id=m.msg_id,
                                  sender=agent.source_id, kind="request", object_name=object_name, body=body, now=now)
         await self.store.add_request(conn, zone_id=zone.id, msg_id=m.msg_id, requester=agent.source_id,
@@ -445,6 +591,16 @@ class Zis:
 
     async def _response(self, zone, conn, m: Response, agent, body, now) -> Outcome:
         req = await self.store.request(conn, zone.id, m.request_msg_id)
+        self._check_response(zone, m, agent, req, body)
+        await self.store.enqueue(conn, zone_id=zone.id, receiver=req["requester"], msg_id=m.msg_id,
+                                 sender=agent.source_id, kind="response", object_name=req["object_name"],
+                                 body=body, now=now)
+        await self.store.set_request(conn, zone.id, m.request_msg_id, next_packet=m.packet_number + 1,
+                                     state="pending" if m.more_packets else "done")
+        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [req["requester"]])
+
+    def _check_response(self, zone, m: Response, agent: AgentRow, req, body: bytes) -> None:
+        """May this packet answer the request ``req`` (a row, or None if there is no such request)?"""
         if req is None or req["responder"] != agent.source_id:
             raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.INVALID_REQUEST_MSG_ID,
                        f"SIF_RequestMsgId {m.request_msg_id} names no request routed to {agent.source_id} "
@@ -474,12 +630,6 @@ class Zis:
             raise _err(ErrorCategory.REQUEST_RESPONSE, RequestResponseCode.RESPONSE_TOO_LARGE,
                        f"Packet is {len(body)} bytes; the requester accepts at most {req['max_buffer_size']} "
                        "(split it into more packets)")
-        await self.store.enqueue(conn, zone_id=zone.id, receiver=req["requester"], msg_id=m.msg_id,
-                                 sender=agent.source_id, kind="response", object_name=req["object_name"],
-                                 body=body, now=now)
-        await self.store.set_request(conn, zone.id, m.request_msg_id, next_packet=m.packet_number + 1,
-                                     state="pending" if m.more_packets else "done")
-        return Outcome(self._reply(zone, m, StatusCode.SUCCESS), [req["requester"]])
 
     # ================================================================ acks
     async def acknowledge(self, zone, conn, m: Ack, agent: AgentRow) -> None:
@@ -555,8 +705,13 @@ class Zis:
         row = await self.store.take(conn, zone.id, agent.source_id, skip_events=agent.smb_msg_id is not None)
         if row is None:
             return Outcome(self._reply(zone, m, StatusCode.NO_MESSAGES, "No messages available"))
-        version = agent.version if row["kind"] != "response" else None
-        payload = with_version(row["body"], version) if version else XmlObject.from_bytes(row["body"])
+        return self._delivery(zone, m, agent, row["kind"], row["body"])
+
+    def _delivery(self, zone, m, agent: AgentRow, kind: str, body: bytes) -> Outcome:
+        """The GetMessage reply carrying a queued message (re-stamped with the agent's version,
+        except a response, which keeps the version the requester asked for)."""
+        version = agent.version if kind != "response" else None
+        payload = with_version(body, version) if version else XmlObject.from_bytes(body)
         return Outcome(self._reply(zone, m, StatusCode.SUCCESS, None, payload))
 
     async def _get_zone_status(self, zone, conn, m, agent, now) -> Outcome:

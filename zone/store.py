@@ -20,7 +20,10 @@ lock) and PostgreSQL (several ZIS workers sharing one database):
 * pollers claim work with ``FOR UPDATE SKIP LOCKED``: timed-out requests, and the
   push agents a push worker delivers to (``claim_push``: a lease per agent, so two
   push workers never POST to the same agent at once, and a crashed worker's lease
-  simply runs out).
+  simply runs out);
+* on PostgreSQL the common messages (events, requests, responses, GetMessage and
+  plain acks) take a shorter road with the same locks and keys: one statement each,
+  group-committed (``Store.fast``, zone/pgfast.py).
 
 Identifier columns are unbounded strings: their wire limits (SIF_SourceId <= 64,
 GUIDs = 32) are the schema's business, and a zone running with validation "off"
@@ -46,6 +49,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as _pg
 from sqlalchemy.dialects import sqlite as _sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .pgfast import FUNCTION_SQL, PgFast
 
 _logger = logging.getLogger(__name__)
 
@@ -227,7 +232,10 @@ class AgentRow:
 
     @classmethod
     def of(cls, row) -> "AgentRow":
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m) -> "AgentRow":
         return cls(
             zone_id=m["zone_id"], source_id=m["source_id"], name=m["name"], mode=m["mode"],
             versions=tuple(json.loads(m["versions"])), version=m["version"],
@@ -398,6 +406,9 @@ class _PgConnection:
         return await self._conn.run_sync(fn, *args, **kw)
 
 
+#: PostgreSQL connections each server process keeps (and as many more while a burst lasts)
+PG_POOL_SIZE = 10
+
 #: COMMITs faster than this on average run on the event loop; slower ones in a thread, so that
 #: requests keep being read and parsed while the disk syncs
 INLINE_COMMIT = 0.001
@@ -494,6 +505,8 @@ class Store:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._writer: _GroupCommit | None = None
         self._log_rows: list[dict] = []  # PostgreSQL: inspector lines not yet written (see log)
+        #: PostgreSQL: the common messages in one group-committed statement each (zone.pgfast)
+        self.fast = PgFast(engine.connect, AgentRow.from_mapping) if engine.dialect.name == "postgresql" else None
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             url = engine.url.render_as_string(hide_password=False)
@@ -508,6 +521,13 @@ class Store:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+        elif url.startswith("postgresql"):
+            # Connections kept open for every request the server handles at once: past pool_size a
+            # returned connection is closed and the next burst opens it again (a backend process
+            # started, authenticated and type-introspected each time). Most messages hold one only
+            # for a read or a share of a group commit (zone.pgfast), so ten cover a busy worker.
+            kw.setdefault("pool_size", PG_POOL_SIZE)
+            kw.setdefault("max_overflow", PG_POOL_SIZE)
         engine = create_async_engine(url, **kw)
         return cls(engine)
 
@@ -518,6 +538,8 @@ class Store:
                 # CREATE TABLE IF NOT EXISTS still races in the catalogue: one creator at a time
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATE_LOCK_KEY})
             await conn.run_sync(metadata.create_all)
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(FUNCTION_SQL)
             # push agents registered before zis_push existed get their row
             await conn.execute(_insert(conn, push_state).from_select(
                 ["zone_id", "source_id"],
@@ -529,6 +551,8 @@ class Store:
             await self.flush_log()
         except Exception:  # noqa: BLE001 - closing must not fail on the inspector's lines
             _logger.exception("could not write the last inspector lines")
+        if self.fast is not None and self.fast.batches:
+            _logger.info("fast path: %d messages in %d group commits", self.fast.applied, self.fast.batches)
         if self._writer is not None:
             async with self._writer.lock:
                 self._writer.close()
@@ -850,8 +874,7 @@ class Store:
         rows, self._log_rows = self._log_rows, []
         if rows:
             try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(insert(log), rows)
+                await self.fast.write_log(rows)
             except BaseException:
                 self._log_rows[:0] = rows  # kept for the next flush
                 raise

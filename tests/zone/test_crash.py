@@ -13,7 +13,8 @@ So after ``kill -9`` and a restart:
   makes it exist exactly once (status 0 if it was lost, status 7 if it had committed).
 
 The agents keep their HTTPS clients across the kill, as real agents would when only
-the zone crashes.
+the zone crashes. The first two scenarios run on PostgreSQL too, where the common
+messages are group-committed (zone.pgfast): an answer must still wait for its COMMIT.
 """
 
 from __future__ import annotations
@@ -155,8 +156,17 @@ class Clients:
 # ---------------------------------------------------------------------------------------------
 
 async def test_sigkill_keeps_every_unacknowledged_message_and_drops_every_acknowledged_one(tmp_path):
+    await acked_and_held(tmp_path)
+
+
+async def test_on_postgresql_sigkill_keeps_every_unacknowledged_message_and_drops_every_acknowledged_one(
+        tmp_path, pg_databases):
+    await acked_and_held(tmp_path, await pg_databases.create())
+
+
+async def acked_and_held(tmp_path, database: str | None = None) -> None:
     """60 events to 3 subscribers and 6 requests, acked to different depths, then kill -9."""
-    zone = ZoneProcess.create(tmp_path).start()
+    zone = ZoneProcess.create(tmp_path, database).start()
     try:
         async with Clients(zone, (PUB, LOC, RES, SIS4, REQ)) as clients:
             a = await setup_agents(zone, clients, (LOC, RES, SIS4), responder=RES)
@@ -249,8 +259,17 @@ async def test_sigkill_keeps_every_unacknowledged_message_and_drops_every_acknow
 
 
 async def test_sigkill_during_a_burst_of_publishes_loses_no_acknowledged_event_and_duplicates_none(tmp_path):
+    await burst_of_publishes(tmp_path)
+
+
+async def test_on_postgresql_sigkill_during_a_burst_loses_no_acknowledged_event_and_duplicates_none(
+        tmp_path, pg_databases):
+    await burst_of_publishes(tmp_path, await pg_databases.create())
+
+
+async def burst_of_publishes(tmp_path, database: str | None = None) -> None:
     """Three concurrent publish streams plus one POST whose ack is lost; kill -9 mid-burst; retry."""
-    zone = ZoneProcess.create(tmp_path).start()
+    zone = ZoneProcess.create(tmp_path, database).start()
     subs = (LOC, RES, SIS4)
     try:
         async with Clients(zone, (PUB,) + subs) as clients:

@@ -24,6 +24,7 @@ from messages import Ack, Event, Request, Response, build, parse
 from messages.objects import Name, StudentPersonal
 from tests.zone.harness import Agent, Harness, code
 from tests.zone.test_push import Endpoint, ack_for
+from zone.pgfast import op_args
 from zone.push import PushDelivery
 from zone.tls import client_context, make_dev_pki
 
@@ -298,3 +299,78 @@ async def test_push_workers_on_two_zis_share_agents_without_overlap(workers, tmp
     finally:
         for ep in endpoints:
             await ep.stop()
+
+
+# ---------------------------------------------------------------- what one worker remembers, another changes
+
+async def test_a_worker_answers_from_the_rows_as_they_are_now_not_as_it_last_saw_them(workers):
+    """Each worker decides the common messages on agents, providers and requests it remembers
+    (zone.pgfast); here the other worker changes each of them in between."""
+    w1, w2 = workers
+    loc, res1, res2 = (workers[0].agent(name) for name in ("LOC", "RES1", "RES2"))
+    for a in (loc, res1, res2):
+        assert code(await via(w1, a).register()) == 0
+    assert code(await via(w1, res1).provide("StudentLocator")) == 0
+    on1, on2 = via(w1, loc), via(w2, loc)
+
+    # the provider changes on w2: w1 routes the next request to the new one
+    first, ack = await on1.request()
+    assert code(ack) == 0
+    assert code(await via(w2, res1).unprovide("StudentLocator")) == 0
+    assert code(await via(w2, res2).provide("StudentLocator")) == 0
+    second, ack = await on1.request()
+    assert code(ack) == 0
+    assert (await via(w1, res1).take()).msg_id == first.msg_id
+    assert code(await via(w1, res1).get()) == 9
+    taken = await via(w1, res2).take()
+    assert taken.msg_id == second.msg_id
+
+    # w1 has the request in memory as pending; LOC cancels it on w2: the answer is refused on w1
+    assert code(await on2.cancel(second.msg_id)) == 0
+    assert code(await via(w1, res2).respond(taken)) == (8, 18)  # cancelled by the requester
+
+    # the agent goes to sleep on w2: w1 does not deliver to it
+    assert code(await on1.get()) == 9
+    assert code(await via(w1, res1).respond(first)) == 0
+    assert code(await on2.sleep()) == 0
+    assert code(await on1.get()) == 8  # receiver sleeping
+    assert code(await on2.wakeup()) == 0
+    answer = await on1.take()
+    assert isinstance(answer, Response) and answer.request_msg_id == first.msg_id
+
+    # it re-registers in push mode on w2: GetMessage on w1 is refused
+    assert code(await on2.register(mode="Push", url="https://127.0.0.1:9/sif")) == 0
+    assert code(await on1.get()) == (5, 9)  # registered in push mode
+
+
+async def test_messages_that_arrive_together_share_a_commit_and_a_failed_group_loses_none(workers):
+    """Concurrent messages go to PostgreSQL as one group (one round trip, one COMMIT). If the
+    group fails, nothing of it was applied and each message is handled again on its own."""
+    w1, _ = workers
+    pubs = [via(w1, w1.agent(f"SIS{i}")) for i in range(4)]
+    sub = via(w1, w1.agent("SUB"))
+    for a in pubs + [sub]:
+        assert code(await a.register()) == 0
+    assert code(await sub.subscribe("StudentPersonal")) == 0
+    for i, p in enumerate(pubs):  # the workers now know every publisher
+        assert code(await p.publish(student(i, 0))) == 0
+    fast = w1.store.fast
+    before = (fast.batches, fast.applied)
+
+    events = [p.event_message(student(i, seq)) for seq in range(1, 6) for i, p in enumerate(pubs)]
+    acks = await asyncio.gather(*(pubs[int(origin(e)[0])].send(e) for e in events))
+    assert [code(a) for a in acks] == [0] * len(events)
+    batches, applied = fast.batches - before[0], fast.applied - before[1]
+    assert applied == len(events) and batches < applied, (batches, applied)
+
+    # a group in which one call fails: every other message in it is still handled, once
+    events = [p.event_message(student(i, seq)) for seq in range(6, 9) for i, p in enumerate(pubs)]
+    ((version, _),) = await fast.agents(w1.zone_id, "SIS0")
+    broken = fast.apply(op_args("no-such-op", w1.zone_id, "SIS0", "0" * 32, 0.0, version))
+    results = await asyncio.gather(broken, *(pubs[int(origin(e)[0])].send(e) for e in events))
+    assert results[0] is None  # the group failed: the caller goes the general way
+    assert [code(a) for a in results[1:]] == [0] * len(events)
+    got = [origin(await sub.take()) for _ in range(4 + 4 * 8)]
+    # each once (sent at the same moment, one publisher's events have no order among themselves)
+    assert sorted(got) == [(i, seq) for i in range(len(pubs)) for seq in range(9)]
+    assert code(await sub.get()) == 9
