@@ -68,7 +68,7 @@ def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
     jw = _jw(a, b)
     if jw >= 0.92:
         return L.JW_92
-    if a_canonical and b_canonical and not set(a_canonical).isdisjoint(b_canonical):
+    if nickname_equal(a, b, a_canonical, b_canonical):
         return L.NICKNAME
     ta, tb = set(a.split()), set(b.split())
     if ta <= tb or tb <= ta:
@@ -78,6 +78,17 @@ def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
     if a_phonetic and a_phonetic == b_phonetic:
         return L.PHONETIC
     return L.DIFFERENT
+
+
+def nickname_equal(a: str, b: str, a_canonical: tuple[str, ...], b_canonical: tuple[str, ...]) -> bool:
+    """True when the nickname table gives two first names a canonical name in common. A name
+    of several tokens takes its first token's canonical names (MARY ANN → MARY), so two such
+    names must also agree after that token: MIN-JUN and MIN-SEO, or MARY KATE and MARY ANN,
+    are two children (often twins), not one child's nickname."""
+    if not a_canonical or not b_canonical or set(a_canonical).isdisjoint(b_canonical):
+        return False
+    ta, tb = a.split(), b.split()
+    return len(ta) < 2 or len(tb) < 2 or ta[1:] == tb[1:]
 
 
 def compare_birth_date(a: date | None, b: date | None) -> Level:
@@ -171,3 +182,23 @@ def spelling_variant(a: str, b: str) -> bool:
     """True when two different names are spellings of one name (equal ``spelling_key``:
     SOFIA/SOPHIA, VICTORIA/VIKTORIA), as opposed to similar names (JAYDEN/JAYLEN, LILY/LILA)."""
     return a != b and bool(a) and spelling_key(a) == spelling_key(b)
+
+
+def one_misspelling_apart(a: str, b: str) -> bool:
+    """True when two different names are at most two edits apart (one, if both are short):
+    the reach of one keying slip or one sound-alike spelling (LAYLA/LAIELA, OWEN/OVEN,
+    SEBASTIAN/EBASTIAN, HARMONY/HARKONY). Twins' names can be as close (JAYDEN/JAYLEN), so
+    this alone never clears a possible twin (``decide._same_first_name``)."""
+    if a == b or not a or not b:
+        return False
+    return OSA.distance(a, b, score_cutoff=2) <= (1 if max(len(a), len(b)) <= 3 else 2)
+
+
+_VOWELS_AND_Y = str.maketrans("", "", "AEIOUY -")
+
+
+def vowels_apart(a: str, b: str) -> bool:
+    """True when two different names have the same consonants in the same order and differ only
+    in vowels (Y counted as one): how transliterations of one name vary (DANIIL/DANIEL,
+    ISMAEL/ISMAIL, KHALED/KHALID, LI/LEE), unlike twins' rhyming names (JAYDEN/JAYLEN)."""
+    return a != b and bool(a) and bool(b) and a.translate(_VOWELS_AND_Y) == b.translate(_VOWELS_AND_Y)

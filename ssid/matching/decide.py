@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from .compare import Level, keying_slip, spelling_variant
+from .compare import Level, keying_slip, one_misspelling_apart, spelling_variant, vowels_apart
 from .standardize import Standardized
-from .weights import FieldScore
+from .weights import FieldScore, TermFrequencies
 
 SSN_CONFLICT = "SSN_CONFLICT"  # both records carry a valid SSN and they differ
 POSSIBLE_TWIN = "POSSIBLE_TWIN"  # same birth date and surname, first names not the same name
@@ -105,31 +105,75 @@ def confidence(weight: float, prior: float) -> float:
     return 1.0 / (1.0 + 2.0 ** -x)
 
 
-def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Level]) -> bool:
-    """Could the two first names be one child's rather than twins'? A nickname or an extra
-    token, yes. A keying slip (not a substituted letter: JAYDEN/JAYLEN may be twins) or a
-    spelling variant (SOFIA/SOPHIA; parents do not give twins one name in two spellings), yes,
-    unless gender or middle name disagree. Any other similar name (JW >= 0.88 or equal NYSIIS)
-    only when the full middle names agree."""
+#: a submitted first name is "carried by no child" when at most this many per million stored
+#: first names carry it (0 below a million names, up to 10 at 10 million: keyed misspellings
+#: in the master table itself), and only when the table is large enough for absence to mean
+#: something (in a small or new database every uncommon name looks unheard-of)
+RARE_NAME_PER_MILLION = 1.0
+RARE_NAME_MIN_TABLE = 50_000
+
+
+def names_counted(frequencies: TermFrequencies | None) -> bool:
+    """Whether the master table's first-name counts can tell a name from a misspelling: there
+    are counts, and enough of them (in a small or new database every uncommon name looks new)."""
+    return frequencies is not None and frequencies.totals.get("first_name", 0) >= RARE_NAME_MIN_TABLE
+
+
+def unheard_of(name: str, frequencies: TermFrequencies | None) -> bool:
+    """True when (almost) no stored student has this first name (see RARE_NAME_PER_MILLION)."""
+    if not name or frequencies is None or not names_counted(frequencies):
+        return False
+    total = frequencies.totals["first_name"]
+    return frequencies.count("first_name", name) * 1_000_000 <= RARE_NAME_PER_MILLION * total
+
+
+def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Level],
+                     frequencies: TermFrequencies | None = None) -> bool:
+    """Could the two first names be one child's rather than twins'? Twins share the birth date,
+    surname, mother, birthplace, language and school, so only first name, middle name, gender
+    and SSN can tell them apart; and parents give twins two different names.
+
+    * a nickname (BILL/WILLIAM) or an extra token: yes;
+    * otherwise never when gender or middle name disagree (half of all twins differ in gender,
+      most in middle name);
+    * a keying slip (JOHN/JHON; not a substituted letter: JAYDEN/JAYLEN may be twins) or a
+      spelling variant (SOFIA/SOPHIA): yes;
+    * with the master table's name counts: a similar name (JW >= 0.88 or equal NYSIIS) or one
+      within one misspelling (``one_misspelling_apart``) that no child in the state carries
+      (``unheard_of``: HARKONY for HARMONY, LAIELA for LAYLA), yes, as a twin's name is a name;
+      a name other children carry may be the twin's own (JAYLEN, ISABEL): a person decides,
+      even when the full middle names agree (twins JAYDEN MARCUS and JAYLEN MARCUS exist),
+      unless the two differ in vowels only (``vowels_apart``: DANIIL/DANIEL, ISMAEL/ISMAIL,
+      one name transliterated two ways) and the full middle names agree;
+    * without name counts: a similar name when the full middle names agree, the best evidence
+      the engine has."""
     level = levels["first_name"]
     if level in (Level.EXACT, Level.NICKNAME, Level.TOKEN_SUBSET):
         return True
+    if levels["gender"] == Level.DIFFERENT or levels["middle_name"] == Level.DIFFERENT:
+        return False
     a, b = q.first_key, c.first_key
-    if levels["gender"] != Level.DIFFERENT and levels["middle_name"] != Level.DIFFERENT and (
-            keying_slip(a, b) or spelling_variant(a, b)):
+    if keying_slip(a, b) or spelling_variant(a, b):
         return True
-    return level in (Level.JW_92, Level.JW_88, Level.PHONETIC) and (
-        levels["middle_name"] == Level.EXACT and len(q.middle_key) > 1)
+    similar = level in (Level.JW_92, Level.JW_88, Level.PHONETIC)
+    same_middle = levels["middle_name"] == Level.EXACT and len(q.middle_key) > 1
+    if not names_counted(frequencies):
+        return similar and same_middle
+    if (similar or one_misspelling_apart(a, b)) and unheard_of(a, frequencies):
+        return True
+    return similar and same_middle and vowels_apart(a, b)
 
 
-def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level]) -> tuple[str, ...]:
-    """Conflicts that forbid an automatic match whatever the weight."""
+def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level],
+                   frequencies: TermFrequencies | None = None) -> tuple[str, ...]:
+    """Conflicts that forbid an automatic match whatever the weight (``frequencies``: the
+    master table's name counts, which tell a misspelt name from a twin's real one)."""
     out = []
     if levels["ssn"] in (Level.ONE_EDIT, Level.DIFFERENT):
         out.append(SSN_CONFLICT)
     if (levels["birth_date"] == Level.EXACT and levels["ssn"] != Level.EXACT
             and levels["last_name"] in (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
-            and not _same_first_name(q, c, levels)):
+            and not _same_first_name(q, c, levels, frequencies)):
         out.append(POSSIBLE_TWIN)
     return tuple(out)
 

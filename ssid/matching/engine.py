@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .blocking import BlockingConfig, CandidateRow, CandidateSource, gather, query_keys
-from .compare import Level, compare
+from .compare import Level, compare, one_misspelling_apart
 from .decide import Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
 from .explain import Explanation
 from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
@@ -21,6 +21,21 @@ from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies
 
 _FIRST_AGREES = (Level.EXACT, Level.JW_92, Level.NICKNAME, Level.TOKEN_SUBSET)
 _LAST_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
+_SIMILAR = (Level.JW_88, Level.PHONETIC)
+
+
+def _swap_reading_fits(levels: dict[str, Level], q: Standardized, c: Standardized) -> bool:
+    """Whether the names read the other way round agree: both, or one of them while the other
+    is only misspelt (first and last swapped, and a typo in one of them)."""
+    first, last = levels["first_name"], levels["last_name"]
+    first_ok, last_ok = first in _FIRST_AGREES, last in _LAST_AGREES
+    if first_ok and last_ok:
+        return True
+    if first_ok:
+        return last in _SIMILAR or one_misspelling_apart(q.last_key, c.last_key)
+    if last_ok:
+        return first in _SIMILAR or one_misspelling_apart(q.first_key, c.first_key)
+    return False
 
 
 @dataclass(frozen=True)
@@ -76,13 +91,13 @@ class Matcher:
         if levels["first_name"] not in _FIRST_AGREES and levels["last_name"] not in _LAST_AGREES:
             qs = swap_names(q)
             s_levels = compare(qs, c)
-            if s_levels["first_name"] in _FIRST_AGREES and s_levels["last_name"] in _LAST_AGREES:
+            if _swap_reading_fits(s_levels, qs, c):
                 s_fields, s_total = score_levels(s_levels, qs, c, self.params, self.frequencies)
                 penalty = self.params.weight("name_order", Level.SWAPPED)
                 if s_total + penalty > total:
                     fields = (*s_fields, FieldScore("name_order", str(Level.SWAPPED), penalty))
                     total, levels, q, swapped = s_total + penalty, s_levels, qs, True
-        return fields, total, hard_conflicts(q, c, levels), swapped
+        return fields, total, hard_conflicts(q, c, levels, self.frequencies), swapped
 
     def score_student(self, q: Standardized, rows: Sequence[CandidateRow], found_by: Iterable[str] = ()
                       ) -> ScoredCandidate:

@@ -127,6 +127,10 @@ class TermFrequencies:
     counts: Mapping[str, Mapping[str, int]]
     totals: Mapping[str, int]
 
+    def count(self, field_name: str, value: str) -> int:
+        """How many stored records carry this value (0 when unknown)."""
+        return self.counts.get(field_name, {}).get(value, 0)
+
     def frequency(self, field_name: str, value: str) -> float | None:
         total = self.totals.get(field_name, 0)
         if not total or not value:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ssid.matching import (POSSIBLE_TWIN, SSN_CONFLICT, FieldScore, InMemoryIndex, Matcher, Outcome,
-                           ScoredCandidate, StudentRecord, Thresholds, confidence, decide)
+                           ScoredCandidate, StudentRecord, TermFrequencies, Thresholds, confidence, decide)
 
 T = Thresholds(match=26, review=12, margin=6, max_candidates=5, match_inexact_birth_date=32)  # explicit, not the defaults
 
@@ -100,11 +100,18 @@ A = StudentRecord(first_name="Jayden", middle_name="Alexander", last_name="Okafo
                   mothers_maiden_name="Mensah", district="043000", building="0101")
 
 
-def matcher(*records: StudentRecord) -> Matcher:
+def matcher(*records: StudentRecord, names: TermFrequencies | None = None) -> Matcher:
     index = InMemoryIndex()
     for i, r in enumerate(records):
         index.add(f"S{i + 1}", r)
-    return Matcher(source=index, thresholds=T)
+    return Matcher(source=index, thresholds=T, frequencies=names)
+
+
+def name_counts(total: int = 100_000, **extra: int) -> TermFrequencies:
+    """First-name counts of a master table of ``total`` students (the names a state's children carry)."""
+    counts = {"JAYDEN": 900, "JAYLEN": 300, "JAYSON": 150, "ISABELLA": 800, "ISABEL": 200, "BRAYDEN": 400, **extra}
+    return TermFrequencies({"first_name": counts, "last_name": {"OKAFOR": 20}},
+                           {"first_name": total, "last_name": total})
 
 
 @pytest.mark.parametrize("first, middle, gender", [
@@ -198,3 +205,80 @@ def test_potential_candidates_carry_confidence_and_field_weights():
         weights = c.field_weights()
         assert sum(weights.values()) == pytest.approx(c.weight)
         assert {"first_name", "last_name", "birth_date", "gender"} <= set(weights)
+
+
+# ---- the twin rule with the master table's name counts ----
+
+@pytest.mark.parametrize("first", [
+    "Jaydem",  # a neighbouring key
+    "Jahden",
+    "Jaieden",  # a sound-alike spelling two edits away
+    "Ayden",  # the first letter lost
+])
+def test_a_misspelling_no_child_carries_is_not_a_twin(first):
+    query = replace(A, first_name=first, middle_name="")
+    assert matcher(A).match(query).outcome == Outcome.POTENTIAL  # without name counts nothing tells
+    d = matcher(A, names=name_counts()).match(query)
+    assert d.outcome == Outcome.MATCH and d.student_id == "S1" and not d.candidates[0].conflicts
+
+
+@pytest.mark.parametrize("first", ["Jaylen", "Jayson", "Brayden"])
+def test_a_name_other_children_carry_may_be_a_twin(first):
+    d = matcher(A, names=name_counts()).match(replace(A, first_name=first, middle_name=""))
+    assert d.outcome == Outcome.POTENTIAL and POSSIBLE_TWIN in d.candidates[0].conflicts
+
+
+@pytest.mark.parametrize("names, change", [
+    (name_counts(), dict(gender="F")),  # half of all twins differ in gender
+    (name_counts(), dict(middle_name="Michael")),  # most in middle name
+    (name_counts(), dict(first_name="Jaxon")),  # unheard of, but no single misspelling of JAYDEN
+    (name_counts(JAYDEM=1), {}),  # one other child in 100,000 carries it: a name
+    (name_counts(total=20_000), {}),  # too few stored names for "nobody has it" to mean anything
+])
+def test_the_twin_rule_stays_when(names, change):
+    d = matcher(A, names=names).match(replace(A, **{"first_name": "Jaydem", "middle_name": "", **change}))
+    assert d.outcome == Outcome.POTENTIAL and POSSIBLE_TWIN in d.candidates[0].conflicts
+
+
+def test_twins_sharing_a_middle_name_stay_apart_when_names_are_counted():
+    """Found by the twin audit at 1,000,000 students (benchmarks/matching_bench.py): twins
+    JAYDEN MARCUS and JAYLEN MARCUS. Without name counts the shared full middle name is the best
+    evidence the engine has (test_first_name_errors_without_a_twin_in_the_table); with them,
+    JAYLEN is a name children carry, so it may be the twin's own."""
+    jayden = replace(A, middle_name="Marcus")
+    d = matcher(jayden, names=name_counts()).match(replace(jayden, first_name="Jaylen"))
+    assert d.outcome == Outcome.POTENTIAL and POSSIBLE_TWIN in d.candidates[0].conflicts
+
+
+@pytest.mark.parametrize("stored, arriving, middle, outcome", [
+    ("Daniel", "Daniil", "Alexander", Outcome.MATCH),  # one name transliterated two ways, one middle name
+    ("Daniel", "Daniil", "", Outcome.POTENTIAL),  # two names children carry, nothing else to tell
+    ("Daniel", "Daniil", "A", Outcome.POTENTIAL),
+])
+def test_transliterations_that_are_both_names(stored, arriving, middle, outcome):
+    a = replace(A, first_name=stored, middle_name=middle)
+    d = matcher(a, names=name_counts(DANIEL=700, DANIIL=60)).match(replace(a, first_name=arriving))
+    assert d.outcome == outcome
+
+
+def test_one_keyed_misspelling_per_million_names_is_still_a_misspelling():
+    query = replace(A, first_name="Jaydem", middle_name="")
+    assert matcher(A, names=name_counts(total=3_000_000, JAYDEM=3)).match(query).outcome == Outcome.MATCH
+    assert matcher(A, names=name_counts(total=3_000_000, JAYDEM=4)).match(query).outcome == Outcome.POTENTIAL
+
+
+def test_a_misspelling_between_two_stored_twins_goes_to_review():
+    twin = replace(A, first_name="Jaylen", middle_name="")
+    m = matcher(replace(A, middle_name=""), twin, names=name_counts())
+    d = m.match(replace(A, first_name="Jaydlen", middle_name=""))  # one edit from both twins' names
+    assert d.outcome == Outcome.POTENTIAL and {c.student_id for c in d.candidates} == {"S1", "S2"}
+
+
+@pytest.mark.parametrize("stored, arriving, gender", [
+    ("Min-Jun", "Min-Seo", "F"), ("Min-Jun", "Min-Ho", "M"), ("Mary Kate", "Mary Ann", "F"),
+])
+def test_twins_whose_names_share_a_first_token_are_not_nicknames(stored, arriving, gender):
+    a = replace(A, first_name=stored, middle_name="", gender=gender if stored.startswith("Mary") else "M")
+    names = name_counts(**{"MIN JUN": 40, "MIN SEO": 40, "MIN HO": 30, "MARY KATE": 60, "MARY ANN": 90})
+    d = matcher(a, names=names).match(replace(a, first_name=arriving, gender=gender))
+    assert d.outcome == Outcome.POTENTIAL and POSSIBLE_TWIN in d.candidates[0].conflicts

@@ -65,6 +65,22 @@ def test_name_swap_is_marked_and_penalised(index):
     assert swapped.field_weights()["name_order"] < 0 and swapped.weight < straight.weight
 
 
+@pytest.mark.parametrize("first, last", [
+    ("Quartermaine", "Maia"),  # swapped, and the first name spelt another way (no agreement level)
+    ("Kwartermaine", "Maya"),  # swapped, and the surname spelt by ear (Jaro-Winkler below 0.92)
+])
+def test_name_swap_with_a_typo_in_one_name_is_read_swapped(index, first, last):
+    d = Matcher(source=index).match(replace(MAYA, first_name=first, last_name=last))
+    assert d.outcome == Outcome.MATCH and d.student_id == "OH0000001" and d.candidates[0].names_swapped
+
+
+def test_name_swap_needs_one_name_to_agree(index):
+    """Both names merely similar is no reading at all: the first name Quartermayne and the
+    surname Mia are not Maya Quartermaine with a swap."""
+    d = Matcher(source=index).match(replace(MAYA, first_name="Kwartermane", last_name="Mia"))
+    assert d.outcome != Outcome.MATCH
+
+
 def test_alias_history_matches_an_earlier_name(index):
     index.add("OH0000001", replace(MAYA, last_name="Fitzgerald"))  # an earlier surname of the same child
     d = Matcher(source=index).match(replace(MAYA, last_name="Fitzgerald"))
