@@ -14,7 +14,6 @@ process did), the writer decides that row again itself, inside its transaction, 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -28,7 +27,7 @@ from .batch_rows import (
 )
 from .catalogue import GENERATE, RETRIEVE, Catalogue
 from .csvlayout import Row
-from .db.candidates import PrefetchedSource, slices
+from .db.candidates import PrefetchedSource, for_database, slices
 from .decisions import EncodedJson, explanation_json
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
@@ -107,7 +106,7 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
         return out
     keys = {key for _, _, row_keys, _, _ in todo for key in row_keys}
     source = PrefetchedSource(conn, keys, prefetch_limit=job.matcher.blocking.max_block)
-    matcher = copy.copy(job.matcher)
+    matcher = for_database(conn, job.matcher)
     matcher.source = source
     for r, std, row_keys, district, building in todo:
         decision = matcher.match(std)

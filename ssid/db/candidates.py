@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -176,9 +177,40 @@ def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Standardized) -> Decision:
     """``matcher.match(record)`` with candidates from this (sync) connection, in three queries."""
     std = matcher.standardize(record)
-    m = copy.copy(matcher)
+    m = for_database(conn, matcher)
     m.source = PrefetchedSource(conn, (k.key for k in query_keys(std)), prefetch_limit=matcher.blocking.max_block)
     return m.match(std)
+
+
+def for_database(conn: Connection, matcher: Matcher) -> Matcher:
+    """A copy of ``matcher`` with the thresholds for the size of this database's student table."""
+    m = copy.copy(matcher)
+    m.thresholds = matcher.thresholds.for_population(population(conn))
+    return m
+
+
+_POPULATION: dict[str, tuple[float, int]] = {}
+POPULATION_TTL = 300.0  # seconds a database's student count is reused
+
+
+def population(conn: Connection) -> int:
+    """How many students the table holds (every status), counted cheaply and reused for a while.
+
+    SQLite: the largest rowid (students are never deleted, so it is the count). PostgreSQL: the
+    planner's estimate (``pg_class.reltuples``), counted exactly while the table is small."""
+    key = str(conn.engine.url)
+    now = time.monotonic()
+    got = _POPULATION.get(key)
+    if got is not None and now - got[0] < POPULATION_TTL:
+        return got[1]
+    if conn.dialect.name == "postgresql":
+        n = conn.exec_driver_sql("SELECT reltuples::bigint FROM pg_class WHERE relname = 'ssid_students'").scalar()
+        if n is None or n < 100_000:
+            n = conn.exec_driver_sql("SELECT count(*) FROM ssid_students").scalar()
+    else:
+        n = conn.exec_driver_sql("SELECT max(rowid) FROM ssid_students").scalar()
+    _POPULATION[key] = (now, int(n or 0))
+    return int(n or 0)
 
 
 async def match(conn: AsyncConnection, matcher: Matcher, record: StudentRecord) -> Decision:

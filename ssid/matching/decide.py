@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -43,12 +43,29 @@ class Thresholds:
     margin: float = 6.0  # best − second-best student, for an automatic match
     max_candidates: int = 5  # K: potential matches returned at most
     review_when_incomplete: bool = True  # never issue a new ID automatically when blocks were cut
+    #: the number of stored students the match thresholds were set for (see ``for_population``)
+    reference_population: int = 1_000_000
 
     def __post_init__(self) -> None:
         if not self.review <= self.match <= self.match_inexact_birth_date:
             raise ValueError("thresholds must satisfy review <= match <= match_inexact_birth_date")
         if self.max_candidates < 1 or self.margin < 0:
             raise ValueError("max_candidates must be >= 1 and margin >= 0")
+
+    def for_population(self, students: int) -> Thresholds:
+        """The thresholds for a table of ``students`` students.
+
+        A weight is a likelihood ratio; the prior odds that a given stored student is the one
+        looked up fall as the table grows, so the same evidence is worth less against ten
+        million students than against one million (at 5.85 million, children sharing first and
+        middle name, birth date and birthplace but not surname reached 27 against T_match 26).
+        Above ``reference_population`` both match thresholds rise by log2(students /
+        reference): the posterior odds an automatic match needs stay what they were tuned for.
+        The review threshold stays, so such pairs go to review instead."""
+        if students <= self.reference_population:
+            return self
+        extra = math.log2(students / self.reference_population)
+        return replace(self, match=self.match + extra, match_inexact_birth_date=self.match_inexact_birth_date + extra)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

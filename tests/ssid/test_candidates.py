@@ -82,3 +82,19 @@ def test_a_stored_record_of_another_layout_is_refused_not_misread():
         standardized_from_json(["0ldl4y0t", *stored[1:]], ix.record_json())
     with pytest.raises(StaleStandardized):
         standardized_from_json(stored[:-1], ix.record_json())
+
+
+async def test_lookups_use_match_thresholds_for_the_size_of_the_table(store, users, monkeypatch):
+    import ssid.db.candidates as cand
+
+    for values in PEOPLE:
+        await create(store, values)
+    async with store.read() as conn:
+        assert await conn.run_sync(cand.population) == len(PEOPLE)
+        probe = match_record({**AMARA, "LegalMiddleName": ""})
+        first = await match(conn, Matcher(), probe)
+        assert first.outcome == Outcome.MATCH and first.candidates[0].weight < Matcher().thresholds.match + 12
+        monkeypatch.setattr(cand, "population", lambda c: 4096 * Matcher().thresholds.reference_population)
+        bigger = await match(conn, Matcher(), probe)  # the same pair in a table 4,096 times the reference
+    assert bigger.explanation.thresholds["match"] == Matcher().thresholds.match + 12
+    assert bigger.outcome == Outcome.POTENTIAL and bigger.candidates[0].student_id == first.student_id

@@ -282,3 +282,15 @@ def test_twins_whose_names_share_a_first_token_are_not_nicknames(stored, arrivin
     names = name_counts(**{"MIN JUN": 40, "MIN SEO": 40, "MIN HO": 30, "MARY KATE": 60, "MARY ANN": 90})
     d = matcher(a, names=names).match(replace(a, first_name=arriving, gender=gender))
     assert d.outcome == Outcome.POTENTIAL and POSSIBLE_TWIN in d.candidates[0].conflicts
+
+
+def test_match_thresholds_rise_with_the_table_beyond_the_reference_population():
+    t = Thresholds()
+    assert t.for_population(500_000) is t and t.for_population(t.reference_population) is t
+    big = t.for_population(8 * t.reference_population)  # eight times the table: three more bits of evidence
+    assert (big.match, big.match_inexact_birth_date, big.review) == (t.match + 3, t.match_inexact_birth_date + 3,
+                                                                      t.review)
+    from ssid.matching.compare import Level
+    pair = ScoredCandidate("S1", 0, t.match + 1, 0.99, (FieldScore("birth_date", str(Level.EXACT), 12.0),))
+    assert decide([pair], t).outcome == Outcome.MATCH
+    assert decide([pair], big).outcome == Outcome.POTENTIAL  # the same evidence, a larger table: review
