@@ -135,5 +135,19 @@ async def pg_databases() -> AsyncIterator[PgDatabases]:
         await dbs.drop_all()
 
 
-__all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "backend_url", "database", "pg_available", "pg_databases",
-           "require_pg", "skip_reason"]
+def parametrize_backends(metafunc: pytest.Metafunc, modules: tuple[str, ...]) -> None:
+    """For ``pytest_generate_tests``: the tests of these modules (by name) that take ``backend``
+    run once on SQLite and once on PostgreSQL; every other test gets "sqlite"."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in modules and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    """"sqlite" (the default) or "postgresql" (where ``parametrize_backends`` asked for both)."""
+    return getattr(request, "param", "sqlite")
+
+
+__all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "backend", "backend_url", "database", "pg_available", "pg_databases",
+           "parametrize_backends", "require_pg", "skip_reason"]

@@ -16,7 +16,7 @@ import pytest
 from ssid.config import Settings, load
 from ssid.csvlayout import header
 from ssid.store import SsidStore
-from tests.pg import BACKENDS, backend_url
+from tests.pg import backend, backend_url, parametrize_backends  # noqa: F401 (backend: a fixture)
 
 #: test modules whose store runs on both databases
 BOTH_BACKENDS = ("test_batch",)
@@ -48,15 +48,7 @@ def settings() -> Settings:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in BOTH_BACKENDS and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS, indirect=True)
-
-
-@pytest.fixture
-def backend(request) -> str:
-    """"sqlite" (the default) or "postgresql" (for the modules in BOTH_BACKENDS)."""
-    return getattr(request, "param", "sqlite")
+    parametrize_backends(metafunc, BOTH_BACKENDS)
 
 
 @pytest.fixture

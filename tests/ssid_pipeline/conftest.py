@@ -21,7 +21,7 @@ from sif_agent.resolver.tables import AttributeColumn, schema
 from ssid.config import load
 from ssid.poller import SlfPoller
 from ssid.store import SsidStore
-from tests.pg import BACKENDS, database
+from tests.pg import backend, database, parametrize_backends  # noqa: F401 (backend: a fixture)
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "ssid.example.toml")
 #: Ohio's configured columns (conf/resolver.example.toml)
@@ -92,15 +92,7 @@ class Slf:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in BOTH_BACKENDS and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS, indirect=True)
-
-
-@pytest.fixture
-def backend(request) -> str:
-    """"sqlite" (the default) or "postgresql" (for the modules in BOTH_BACKENDS)."""
-    return getattr(request, "param", "sqlite")
+    parametrize_backends(metafunc, BOTH_BACKENDS)
 
 
 @pytest.fixture
