@@ -263,9 +263,11 @@ class SlfPoller:
         return await self._decided(row, S.REQUEST_IN_PROGRESS, S.SYSTEM_MATCH, active, "release")
 
     async def _alias(self, conn, state_id: str, values: Mapping[str, str], row: Mapping[str, Any],
-                     district: str | None, building: str | None) -> None:
+                     district: str | None, building: str | None, actor: Actor | None = None) -> None:
+        """Remember the submitted values under ``state_id``; audited as ``actor`` (the person who
+        picked the match) or the poller's own user."""
         try:
-            await self.store.add_alias(conn, state_id, values, self._actor(row), source="slf",
+            await self.store.add_alias(conn, state_id, values, actor or self._actor(row), source="slf",
                                        district_irn=district, building_irn=building)
         except InvalidRecord as exc:  # an optional attribute in a bad format: the match stands
             log.warning("SLF transaction %s: submitted values not kept as an alias (%s)",
@@ -415,7 +417,7 @@ class SlfPoller:
                 state_id = await self.store.active_id(chosen, conn)
                 if state_id is None:
                     raise ResolveError(f"{pick} is not an active student ID")
-                await self._alias(conn, state_id, values, row, district, building)
+                await self._alias(conn, state_id, values, row, district, building, actor)
                 await self._record(row, dec.USER_MATCH, state_id,
                                    {"decided_by": actor.user_id, "picked": chosen, "offered": sorted(offered)}, conn)
             return await self._decided(row, S.RESOLUTION_IN_PROGRESS, S.USER_MATCH, state_id,

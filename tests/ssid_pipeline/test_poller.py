@@ -77,6 +77,8 @@ async def test_near_twins_give_potential_matches_best_first_then_a_pick_is_user_
     assert out.status is S.USER_MATCH
     row = await slf.row(txn)
     assert (row["N_SLF_STATUS"], row["STATE_ID"]) == (5, amira)
+    aliases = await store.audit(amira, change_type="ALIAS")
+    assert [a.user_id for a in aliases] == ["sam"]  # the spelling "Amera" is remembered, audited as the picker
     assert (await poller.resolve(txn, pick=amira)).state_id == amira  # a repeat is harmless
     with pytest.raises(ResolveError, match="already resolved"):
         await poller.resolve(txn, new=True)
