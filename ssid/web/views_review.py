@@ -58,7 +58,8 @@ async def _page(request: web.Request, item: review.Pending, *, status: int = 200
                   status_text=STATUS_TEXT)
 
 
-async def item_page(request: web.Request) -> web.Response:
+async def _open_item(request: web.Request):
+    """The review item of this URL the viewer may resolve, or the response that says why not."""
     st, v = state(request), viewer(request)
     if not v.can("resolve"):
         return refuse(request, "resolve")
@@ -68,19 +69,19 @@ async def item_page(request: web.Request) -> web.Response:
     item = await review.one(st.poller, txn, v.scope)
     if item is None:
         return not_found(request, f"No transaction {txn[:64]} for {v.scope.describe()}.")
-    return await _page(request, item)
+    return item
+
+
+async def item_page(request: web.Request) -> web.Response:
+    item = await _open_item(request)
+    return item if isinstance(item, web.StreamResponse) else await _page(request, item)
 
 
 async def resolve(request: web.Request) -> web.Response:
-    st, v = state(request), viewer(request)
-    if not v.can("resolve"):
-        return refuse(request, "resolve")
-    if st.poller is None:
-        return _not_connected(request)
-    txn = request.match_info["txn"]
-    item = await review.one(st.poller, txn, v.scope)
-    if item is None:
-        return not_found(request, f"No transaction {txn[:64]} for {v.scope.describe()}.")
+    item = await _open_item(request)
+    if isinstance(item, web.StreamResponse):
+        return item
+    st, v, txn = state(request), viewer(request), request.match_info["txn"]
     form = await request.post()
     decision = str(form.get("decision") or "")
     offered = {str(c["STATE_ID"]) for c in await st.poller.candidates(txn)}

@@ -27,16 +27,22 @@ from ssid.matching import InMemoryIndex, Matcher, Outcome, TermFrequencies, deci
 from ssid.population import generate_population, generate_queries
 
 
-@pytest.fixture(scope="module")
-def results():
-    pop = generate_population(5000, seed=2026)
+def indexed(pop) -> tuple[InMemoryIndex, TermFrequencies]:
+    """Every version of every student indexed, and the name counts of their current records."""
     index = InMemoryIndex()
     current = []
     for s in pop.students:
         for version in s.versions:
             row = index.add(s.student_id, version)
         current.append(row.record)
-    matcher = Matcher(source=index, frequencies=TermFrequencies.from_records(current))
+    return index, TermFrequencies.from_records(current)
+
+
+@pytest.fixture(scope="module")
+def results():
+    pop = generate_population(5000, seed=2026)
+    index, frequencies = indexed(pop)
+    matcher = Matcher(source=index, frequencies=frequencies)
     return [(q, matcher.match(q.record)) for q in generate_queries(pop, 2000, seed=7)]
 
 
@@ -91,13 +97,7 @@ def test_every_potential_match_list_is_short_and_ordered(results):
 @pytest.fixture(scope="module")
 def large():
     pop = generate_population(60_000, seed=2027)
-    index = InMemoryIndex()
-    current = []
-    for s in pop.students:
-        for version in s.versions:
-            row = index.add(s.student_id, version)
-        current.append(row.record)
-    return pop, index, TermFrequencies.from_records(current)
+    return (pop, *indexed(pop))
 
 
 @pytest.mark.slow
