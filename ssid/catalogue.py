@@ -45,6 +45,7 @@ MATCH_FIELDS: Mapping[str, str] = {
 _NAME_OK = re.compile(r"(?:[^\W\d_]|[ \-'’.])+")
 _LETTER = re.compile(r"[^\W\d_]")
 _ATTR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+MEMO_SIZE = 50_000  # checked values remembered per attribute (a legacy import checks millions)
 
 
 class CatalogueError(ValueError):
@@ -83,6 +84,9 @@ class Attribute:
     # derived once (a check runs millions of times in a legacy import)
     _canonical: Mapping[str, str] = field(init=False, repr=False, compare=False, default_factory=dict)
     _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+    # results of checking a value whose answer does not depend on the day (names and codes repeat)
+    _memo: dict[str, tuple[str, tuple[Problem, ...]]] = field(init=False, repr=False, compare=False,
+                                                              default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_canonical", {c.upper(): c for c in self.codes})
@@ -105,10 +109,18 @@ class Attribute:
 
     def check(self, raw: str, today: date) -> tuple[str, list[Problem]]:
         """The stored form of a non-blank value and its problems."""
-        value = raw.strip()
+        if self.kind == "date":
+            return self._check_date(raw.strip(), today)
+        hit = self._memo.get(raw)
+        if hit is None:
+            value, found = self._check_value(raw.strip())
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            hit = self._memo[raw] = (value, tuple(found))
+        return hit[0], list(hit[1])
+
+    def _check_value(self, value: str) -> tuple[str, list[Problem]]:
         kind = self.kind
-        if kind == "date":
-            return self._check_date(value, today)
         problems: list[Problem] = []
         if kind == "ssn":
             digits = value.replace("-", "").replace(" ", "")

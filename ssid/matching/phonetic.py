@@ -102,6 +102,7 @@ def spelling_key(name: str) -> str:
     return s[:-1] if s.endswith("IE") else s
 
 
+@lru_cache(maxsize=1 << 16)
 def phonetic(text: str) -> str:
     """Phonetic code of a (possibly multi-token) name: tokens joined, then NYSIIS."""
     return nysiis(text.replace(" ", "").replace("-", "").replace("'", ""))
