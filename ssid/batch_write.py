@@ -34,6 +34,7 @@ from .audit import Actor, ChangeType
 from .batch_plan import Plan, PlannedChunk, Version, duplicate_message, key_facts, student_facts
 from .batch_rows import MATCH, NEW, POTENTIAL, REJECTED, RowResult, decide_record, layout_problems
 from .catalogue import GENERATE
+from .db import namecounts
 from .db.schema import ACTIVE, aliases_t, audit_t, block_keys_t, students_t
 from .matching import Matcher
 from .records import split_values
@@ -105,6 +106,11 @@ class ChunkWriter:
         self.touched_students: set[str] = set()
 
     async def apply(self, planned: PlannedChunk, keys: dict[int, str], earlier: dict[str, str]) -> list[RowResult]:
+        async with namecounts.deferred(self.conn):  # the name counts of every version written: one last write
+            return await self._apply_chunk(planned, keys, earlier)
+
+    async def _apply_chunk(self, planned: PlannedChunk, keys: dict[int, str], earlier: dict[str, str]
+                           ) -> list[RowResult]:
         self.results = [None] * len(planned.rows)
         plans = planned.plans
         if self.history.start is None:
@@ -289,6 +295,7 @@ class ChunkWriter:
         await self.conn.execute(insert(aliases_t), versions)
         if keys:
             await self.conn.execute(insert_ignore(self.conn, block_keys_t), sorted(keys, key=lambda k: k["key"]))
+        await namecounts.add(self.conn, namecounts.tally_stored(v["std"] for v in versions))  # deferred by apply
         await audit.record(self.conn, trail)
         log.debug("batch: %d IDs issued, %d aliases remembered", len(p.new), len(p.aliases))
 

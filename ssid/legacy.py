@@ -494,7 +494,7 @@ async def _present(conn: AsyncConnection, ids: list[str]) -> dict[str, tuple[str
 
 async def _insert(conn: AsyncConnection, rows: list[Prepared], audit: list[tuple[Any, ...]],
                   keys: list[tuple[Any, ...]], job: _Job) -> None:
-    """Five executemany statements straight to the driver (no per-row SQLAlchemy work).
+    """Five executemany statements straight to the driver (no per-row SQLAlchemy work), then the name counts.
 
     Rows go in sorted by the key of the B-tree they land in (student ID; blocking key): each
     index page is then visited once per transaction, in order, instead of at random; at a
@@ -507,6 +507,10 @@ async def _insert(conn: AsyncConnection, rows: list[Prepared], audit: list[tuple
     await _executemany(conn, "ssid_aliases", ALIAS_COLUMNS, [rows[n].alias for n in order])
     await _executemany(conn, "ssid_block_keys", KEY_COLUMNS, keys)
     await _executemany(conn, "ssid_audit", AUDIT_COLUMNS, [audit[n] for n in order])
+    from .db import namecounts  # (here: this function is the importer's only user)
+
+    std = ALIAS_COLUMNS.index("std")  # last, sorted: a common name's row is every writer's, its lock held briefly
+    await namecounts.add(conn, namecounts.tally_stored(r.alias[std] for r in rows))
 
 
 # ---- worker processes: each prepares whole chunks; this process writes them ----

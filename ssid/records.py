@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -115,15 +115,49 @@ class StaleStandardized(ValueError):
 
 
 def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mapping[str, Any]) -> Standardized:
-    """A stored alias (``std_json`` list, or a dict with the field names) back into the matcher's form."""
-    if isinstance(std, Mapping):
-        data = dict(std)
-    elif std and std[0] == STD_LAYOUT and len(std) == len(STD_FIELDS) + 1:
-        data = dict(zip(STD_FIELDS, std[1:]))
-    else:
-        raise StaleStandardized(f"a stored standardised record has layout {std[0] if std else '?'!r}, the matcher "
-                                f"now uses {STD_LAYOUT!r}: the aliases must be standardised again")
-    return Standardized.from_dict({**data, "raw": dict(record)})
+    """A stored alias (``std_json`` list, or a dict with the field names) back into the matcher's form.
+
+    Runs for every candidate version of every lookup, so the stored list is turned into the
+    frozen dataclasses directly (``_restore``) rather than through ``from_dict`` and ``__init__``;
+    the result is equal, field by field and type by type, to ``Standardized.from_dict``'s."""
+    if type(std) is not list and isinstance(std, Mapping):  # (the list, decoded JSON, is what is stored)
+        return Standardized.from_dict({**std, "raw": dict(record)})
+    if std and std[0] == STD_LAYOUT and len(std) == len(STD_FIELDS) + 1:
+        if _RESTORE:
+            return _restore(std, record)
+        return Standardized.from_dict({**dict(zip(STD_FIELDS, std[1:])), "raw": dict(record)})
+    raise StaleStandardized(f"a stored standardised record has layout {std[0] if std else '?'!r}, the matcher "
+                            f"now uses {STD_LAYOUT!r}: the aliases must be standardised again")
+
+
+_RECORD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StudentRecord)}
+_RECORD_NAMES = frozenset(_RECORD_DEFAULTS)
+_TUPLE_FIELDS = ("first_canonical", "last_token_phonetics")
+#: the direct construction sets instance dicts, as the generated ``__init__`` would: only while
+#: both classes are plain dataclasses (no slots, no ``__post_init__``, plain defaults)
+_RESTORE = (all(not hasattr(cls, "__slots__") and not hasattr(cls, "__post_init__")
+                for cls in (Standardized, StudentRecord))
+            and MISSING not in _RECORD_DEFAULTS.values() and "birth_date" in STD_FIELDS
+            and all(name in STD_FIELDS for name in _TUPLE_FIELDS))
+
+
+def _restore(std: Sequence[Any], record: Mapping[str, Any]) -> Standardized:
+    raw_values = _RECORD_DEFAULTS.copy()
+    if _RECORD_NAMES.issuperset(record):
+        raw_values.update(record)
+    else:  # a stored record with a field StudentRecord no longer has: left out, as from_dict leaves it
+        raw_values.update((k, v) for k, v in record.items() if k in _RECORD_NAMES)
+    raw = object.__new__(StudentRecord)
+    raw.__dict__.update(raw_values)
+    values = dict(zip(STD_FIELDS, std[1:]))
+    birth = values["birth_date"]
+    values["birth_date"] = date.fromisoformat(birth) if birth else None
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(values[name] or ())
+    values["raw"] = raw
+    out = object.__new__(Standardized)
+    out.__dict__.update(values)
+    return out
 
 
 def matching_changed(before: Mapping[str, str], after: Mapping[str, str]) -> bool:

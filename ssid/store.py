@@ -41,6 +41,7 @@ from . import audit
 from .audit import Actor, ChangeType
 from .catalogue import GENERATE
 from .config import Settings
+from .db import namecounts
 from .db.engine import READ_ONLY, make_engine
 from .db.migrations import migrate as run_migrations
 from .db.schema import (
@@ -484,6 +485,8 @@ class SsidStore:
             await conn.execute(insert_ignore(conn, block_keys_t), [
                 {"key": k, "student_id": student_id, "version": version, "gender": g, "first_initial": i}
                 for k, g, i in indexed.keys])
+        # the last contended write of every caller (only its audit row, an append, follows)
+        await namecounts.add(conn, namecounts.tally([indexed.std]))
 
     async def _next_version(self, conn: AsyncConnection, student_id: str) -> int:
         v = (await conn.execute(select(func.max(aliases_t.c.version)).where(aliases_t.c.student_id == student_id))

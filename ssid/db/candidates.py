@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +25,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+try:
+    from sqlalchemy.util.concurrency import await_ as _await
+except ImportError:  # SQLAlchemy 2.0
+    from sqlalchemy.util import await_only as _await
 
 from ..matching import Block, BlockRequest, CandidateRow, Matcher, StudentRecord
 from ..matching.blocking import query_keys
@@ -70,37 +76,41 @@ class DbCandidateSource:
 
 
 class PrefetchedSource:
-    """Every candidate of many lookups read with a handful of queries (batch chunks, single lookups).
+    """Every candidate of many lookups read in one statement per 500 keys (batch chunks, single lookups).
 
-    Same contract as ``DbCandidateSource``. Built from the block keys the lookups will ask for:
-    one query counts the rows under every key (every status: the figure ``sizes`` a writer
-    re-counts to see whether anything arrived since), one reads the rows of the keys small
-    enough to be scored whole (``<= prefetch_limit``, the block size above which the engine
-    narrows), one reads the stored versions of those students. A larger key is answered by
-    ``DbCandidateSource`` (which counts and cuts in SQL), so a hot block is never read whole.
-    ``versions[student]`` is the number of stored versions of each prefetched student.
+    Same contract as ``DbCandidateSource``. Built from the block keys the lookups will ask for,
+    with one statement (``_PREFETCH``) answering three questions: the rows under every key
+    (every status: the figure ``sizes`` a writer re-counts to see whether anything arrived
+    since), the rows of the keys small enough to be scored whole (``<= prefetch_limit``, the
+    block size above which the engine narrows) and the stored versions of those students. One
+    statement, not three: a single lookup's statements are quick, and each round trip through
+    the driver (a thread hop on aiosqlite, a network one on PostgreSQL) cost as much as the
+    query. A larger key is answered by ``DbCandidateSource`` (which counts and cuts in SQL), so
+    a hot block is never read whole. ``versions[student]`` is the number of stored versions of
+    each prefetched student.
     """
 
     def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500) -> None:
         self.conn = conn
         self.fallback = DbCandidateSource(conn)
-        wanted_keys = sorted(set(keys))
-        self.sizes = self.count(conn, wanted_keys)
-        small = [key for key in wanted_keys if 0 < self.sizes.get(key, 0) <= prefetch_limit]
-        self._small = set(small)
+        self.sizes: dict[str, int] = {}
         self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
-        for part in slices(small):
-            for key, sid, version, gender, initial in _rows(conn, _BLOCK_ROWS, part, (ACTIVE,)):
-                self._rows.setdefault(key, []).append((sid, version, gender or "", initial or ""))
+        self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
+        for part in slices(sorted(set(keys))):
+            for kind, key, sid, number, gender, initial, std, record in _rows(conn, _PREFETCH, part,
+                                                                               (prefetch_limit, ACTIVE)):
+                if kind == _VERSION:
+                    self._stored[(sid, number)] = (std, record)
+                elif kind == _BLOCK_ROW:
+                    self._rows.setdefault(key, []).append((sid, number, gender or "", initial or ""))
+                else:
+                    self.sizes[key] = number
+        self._small = {key for key, n in self.sizes.items() if 0 < n <= prefetch_limit}
         for rows in self._rows.values():
             rows.sort()
-        students = sorted({row[0] for rows in self._rows.values() for row in rows})
-        self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.versions: dict[str, int] = {}
-        for part in slices(students):
-            for sid, version, std, record in _rows(conn, _VERSIONS, part):
-                self._stored[(sid, version)] = (std, record)
-                self.versions[sid] = self.versions.get(sid, 0) + 1
+        for sid, _ in self._stored:
+            self.versions[sid] = self.versions.get(sid, 0) + 1
         self._decoded: dict[tuple[str, int], CandidateRow] = {}
 
     @staticmethod
@@ -138,21 +148,32 @@ class PrefetchedSource:
                     out.append(None)
                 continue
             g, fi = req.narrowing.gender, req.narrowing.first_initial
-            rows = [(sid, v) for sid, v, gender, initial in self._rows.get(req.key, ())
-                    if (not g or gender in (g, "")) and (not fi or initial in (fi, ""))]
-            out.append(Block(tuple(self._row(sid, v) for sid, v in rows[:req.limit]), len(rows)))
+            stored = self._rows.get(req.key, ())
+            if g or fi:
+                stored = [r for r in stored if (not g or r[2] in (g, "")) and (not fi or r[3] in (fi, ""))]
+            out.append(Block(tuple([self._row(r[0], r[1]) for r in stored[:req.limit]]), len(stored)))
         if hot:
             for i, block in zip(hot, self.fallback.fetch([requests[i] for i in hot])):
                 out[i] = block
         return [b if b is not None else Block((), 0) for b in out]
 
 
-#: the prefetch's three statements, sent to the driver as they are: they run for every lookup, and
-#: building, caching and expanding SQLAlchemy constructs cost more than the queries themselves
+#: the prefetch, sent to the driver as it is: it runs for every lookup, and building, caching and
+#: expanding SQLAlchemy constructs cost more than the query itself. Each row is tagged with its
+#: kind: a key's row count (every status; in the version column), a row of a small key (active
+#: students), a stored version of a student with such a row. The versions come first so that
+#: PostgreSQL types the JSON columns from them (it resolves a UNION's NULLs branch by branch).
+_VERSION, _BLOCK_ROW, _KEY_COUNT = 2, 1, 0
+_PREFETCH = (
+    "WITH c AS (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
+    "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
+    "JOIN c ON c.key = k.key JOIN ssid_students s ON s.student_id = k.student_id "
+    "WHERE c.n <= {} AND s.status = {}) "
+    "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, a.std, a.record FROM ssid_aliases a "
+    "WHERE a.student_id IN (SELECT student_id FROM r) "
+    "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, NULL, NULL FROM r "
+    "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL, NULL FROM c")
 _KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
-_BLOCK_ROWS = ("SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
-               "JOIN ssid_students s ON s.student_id = k.student_id WHERE k.key IN ({}) AND s.status = {}")
-_VERSIONS = "SELECT student_id, version, std, record FROM ssid_aliases WHERE student_id IN ({})"
 
 
 def _rows(conn: Connection, sql: str, values: Sequence[Any], extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -160,7 +181,26 @@ def _rows(conn: Connection, sql: str, values: Sequence[Any], extra: Sequence[Any
     numbered = conn.dialect.paramstyle == "numeric_dollar"
     marks = [f"${i + 1}" if numbered else "?" for i in range(len(values) + len(extra))]
     text = sql.format(", ".join(marks[:len(values)]), *marks[len(values):])
-    return list(conn.exec_driver_sql(text, (*values, *extra)))
+    params = (*values, *extra)
+    if conn.dialect.driver == "aiosqlite":
+        return _aiosqlite_rows(conn, text, params)
+    return list(conn.exec_driver_sql(text, params))
+
+
+def _aiosqlite_rows(conn: Connection, text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of a read on aiosqlite in one trip to its thread (``execute_fetchall``).
+
+    SQLAlchemy's adapter makes four (cursor, execute, fetch, close), each a thread hand-over that
+    cost more than this statement's work. The transaction starts first, as the first statement
+    through SQLAlchemy would start it (the read's ``BEGIN``), so a lookup and what its caller
+    reads next on the connection see one snapshot. A failure is run again through SQLAlchemy,
+    so errors surface as they always did."""
+    if not conn.in_transaction():
+        conn.begin()
+    try:
+        return list(_await(conn.connection.driver_connection.execute_fetchall(text, params)))
+    except (sqlite3.Error, ValueError):  # ValueError: aiosqlite's "Connection closed"
+        return list(conn.exec_driver_sql(text, params))
 
 
 def _json(value: Any) -> Any:
@@ -175,7 +215,7 @@ def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 
 
 def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Standardized) -> Decision:
-    """``matcher.match(record)`` with candidates from this (sync) connection, in three queries."""
+    """``matcher.match(record)`` with candidates from this (sync) connection, in one query."""
     std = matcher.standardize(record)
     m = for_database(conn, matcher)
     m.source = PrefetchedSource(conn, (k.key for k in query_keys(std)), prefetch_limit=matcher.blocking.max_block)
@@ -183,9 +223,14 @@ def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Stand
 
 
 def for_database(conn: Connection, matcher: Matcher) -> Matcher:
-    """A copy of ``matcher`` with the thresholds for the size of this database's student table."""
+    """A copy of ``matcher`` with the thresholds for the size of this database's student table, and
+    the database's name counts as its term frequencies unless it was given its own."""
+    from .namecounts import DbTermFrequencies  # (here: only this function of the module uses it)
+
     m = copy.copy(matcher)
     m.thresholds = matcher.thresholds.for_population(population(conn))
+    if m.frequencies is None:  # a name's share counts once a single occurrence reaches the tf_min_u cap
+        m.frequencies = DbTermFrequencies(conn, min_total=round(1 / matcher.params.tf_min_u))
     return m
 
 

@@ -13,6 +13,9 @@ the audit, the ID registry, alias history and deactivations refuse UPDATE and DE
 (append-only); students, reactivation requests and users refuse DELETE (nothing is ever
 deleted, RFP 1.21.7.2); a student's ID can never be changed (RFP 1.21.7.3). On PostgreSQL
 TRUNCATE is refused as well.
+
+Migration 6 adds the name counts (``ssid.db.namecounts``) and counts into them every alias
+stored before it, in SQL: a database with millions of students is ready in one step.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Awaitable, Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .schema import NO_DELETE, NO_UPDATE, metadata, version_t
+from .namecounts import fill_from_aliases
+from .schema import NO_DELETE, NO_UPDATE, metadata, name_counts_t, version_t
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,13 @@ async def _v5(conn: AsyncConnection) -> None:
                                 f"changed'); END"))
 
 
+async def _v6(conn: AsyncConnection) -> None:
+    """Name counts (term frequencies), filled from every alias already stored (``ssid.db.namecounts``)."""
+    await conn.run_sync(lambda c: name_counts_t.create(c, checkfirst=True))
+    counted = await fill_from_aliases(conn)
+    log.info("SSID database: names of %d stored versions counted", counted)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "SSID tables: ID registry, students, aliases, blocking keys, deactivations, "
                  "reactivations, audit, users", _v1),
@@ -133,6 +144,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "enrollment verifications", _v3),
     Migration(4, "web UI: password hashes, sessions, sign-in attempts, user districts/buildings, activity", _v4),
     Migration(5, "decisions with explanations and timings (append-only), server heartbeats", _v5),
+    Migration(6, "name counts (term frequencies) of every stored version, counted from the aliases", _v6),
 )
 LATEST = MIGRATIONS[-1].version
 

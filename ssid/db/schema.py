@@ -17,6 +17,8 @@ Why these tables:
   birth date...), with its standardised form, so a student is found under any of them.
 * ``ssid_block_keys``: the matcher's blocking keys (``ssid.matching.blocking.record_keys``) of
   every alias, clustered by key, with gender and first initial for narrowing a large block.
+* ``ssid_name_counts``: how many stored versions carry each first and last name (the matcher's
+  term frequencies), kept by every writer; see ``ssid.db.namecounts``.
 * ``ssid_deactivations``: who, from which district, when, why, and the surviving ID.
 * ``ssid_reactivations``: requests to reactivate and the state's decision (a different user).
 * ``ssid_audit``: append-only; the seed's audit fields (Supplement Two C) plus the forced-new
@@ -91,6 +93,14 @@ block_keys_t = Table(
     Column("gender", String(8), nullable=False),
     Column("first_initial", String(1), nullable=False),
     sqlite_with_rowid=False,  # clustered by key: a block is one range scan
+)
+
+name_counts_t = Table(
+    "ssid_name_counts", metadata,
+    Column("field", String(16), primary_key=True),  # first_name | last_name
+    Column("value", Text, primary_key=True),  # the standardised value (Standardized.first_key / last_key)
+    Column("n", Integer, nullable=False),  # stored versions (aliases) carrying it; only ever grows
+    sqlite_with_rowid=False,  # clustered by (field, value): a lookup is one B-tree search
 )
 
 deactivations_t = Table(

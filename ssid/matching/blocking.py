@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any, Protocol
 
 from .nicknames import canonical_first_names
@@ -84,7 +85,17 @@ class QueryKey:
 
 
 def query_keys(query: Standardized) -> tuple[QueryKey, ...]:
-    """Keys to look up for a query: as given, then the day/month-swapped and name-swapped variants."""
+    """Keys to look up for a query: as given, then the day/month-swapped and name-swapped variants.
+
+    Cached: a lookup asks twice (to prefetch its blocks, then to gather them), and the keys
+    depend only on fields that take part in ``Standardized``'s equality and hash."""
+    try:
+        return _query_keys_cached(query)
+    except TypeError:  # a hand-built record holding a list: not hashable, not cached
+        return _query_keys(query)
+
+
+def _query_keys(query: Standardized) -> tuple[QueryKey, ...]:
     base = _parts(query)
     initial = query.first_key[:1]
     out: dict[str, QueryKey] = {}
@@ -105,6 +116,9 @@ def query_keys(query: Standardized) -> tuple[QueryKey, ...]:
     if query.first_key and query.last_key:
         add(_swapped_names(query), NAME_SWAP, query.last_key[:1], with_ssn=False)
     return tuple(out.values())
+
+
+_query_keys_cached = lru_cache(maxsize=256)(_query_keys)
 
 
 # ---- the candidate source: implemented by the database layer, and in memory below ----
@@ -210,14 +224,7 @@ def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingCo
     limit = config.max_block
     results: dict[int, tuple[Block, Narrowing, int]] = {}  # key index -> block, narrowing, plain total
     pending = list(range(len(keys)))
-    narrowings: dict[int, list[Narrowing]] = {}
-    for i, k in enumerate(keys):
-        steps = []
-        if k.gender:
-            steps.append(Narrowing(gender=k.gender))
-        if k.first_initial:
-            steps.append(Narrowing(gender=k.gender, first_initial=k.first_initial))
-        narrowings[i] = [Narrowing(), *steps]
+    narrowings = [_narrowings(k.gender, k.first_initial) for k in keys]
     step = 0
     while pending:
         requests = [BlockRequest(keys[i].key, narrowings[i][step], limit) for i in pending]
@@ -237,7 +244,7 @@ def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingCo
     for i, k in enumerate(keys):
         block, narrowing, plain_total = results[i]
         reports.append(KeyReport(k.key, k.pass_name, k.variant, plain_total, len(block.rows),
-                                 narrowing.describe(), block.total > len(block.rows)))
+                                 () if narrowing is _PLAIN else narrowing.describe(), block.total > len(block.rows)))
         for row in block.rows:
             found = found_by.setdefault(row.student_id, [])
             if not found or found[-1] != k.key:
@@ -246,6 +253,20 @@ def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingCo
                 seen.add((row.student_id, row.version))
                 rows.setdefault(row.student_id, []).append(row)
     return Candidates(rows, found_by, tuple(reports))
+
+
+_PLAIN = Narrowing()
+
+
+@lru_cache(maxsize=1024)
+def _narrowings(gender: str, first_initial: str) -> tuple[Narrowing, ...]:
+    """The plain key, then the tightening steps a key with these values may take (shared: immutable)."""
+    steps = [_PLAIN]
+    if gender:
+        steps.append(Narrowing(gender=gender))
+    if first_initial:
+        steps.append(Narrowing(gender=gender, first_initial=first_initial))
+    return tuple(steps)
 
 
 class InMemoryIndex:

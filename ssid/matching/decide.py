@@ -186,13 +186,19 @@ def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level]
     """Conflicts that forbid an automatic match whatever the weight (``frequencies``: the
     master table's name counts, which tell a misspelt name from a twin's real one)."""
     out = []
-    if levels["ssn"] in (Level.ONE_EDIT, Level.DIFFERENT):
+    ssn = levels["ssn"]
+    if ssn in _SSN_DIFFERS:
         out.append(SSN_CONFLICT)
-    if (levels["birth_date"] == Level.EXACT and levels["ssn"] != Level.EXACT
-            and levels["last_name"] in (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
+    if (levels["birth_date"] == _EXACT and ssn != _EXACT and levels["last_name"] in _SURNAME_AGREES
             and not _same_first_name(q, c, levels, frequencies)):
         out.append(POSSIBLE_TWIN)
     return tuple(out)
+
+
+# read once (an enum member read through its class is slow, and this runs for every candidate version)
+_EXACT = Level.EXACT
+_SSN_DIFFERS = (Level.ONE_EDIT, Level.DIFFERENT)
+_SURNAME_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
 
 
 def decide(candidates: Sequence[ScoredCandidate], thresholds: Thresholds, incomplete: bool = False) -> Verdict:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from .blocking import BlockingConfig, CandidateRow, CandidateSource, gather, query_keys
-from .compare import Level, compare, one_misspelling_apart
+from .compare import Level, compare, name_levels, one_misspelling_apart
 from .decide import Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
-from .explain import Explanation
+from .explain import Explanation, record_dict
 from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
 from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels
 
@@ -24,10 +25,10 @@ _LAST_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
 _SIMILAR = (Level.JW_88, Level.PHONETIC)
 
 
-def _swap_reading_fits(levels: dict[str, Level], q: Standardized, c: Standardized) -> bool:
-    """Whether the names read the other way round agree: both, or one of them while the other
-    is only misspelt (first and last swapped, and a typo in one of them)."""
-    first, last = levels["first_name"], levels["last_name"]
+def _swap_reading_fits(first: Level, last: Level, q: Standardized, c: Standardized) -> bool:
+    """Whether the names read the other way round agree (``first``, ``last``: their levels):
+    both, or one of them while the other is only misspelt (first and last swapped, and a typo
+    in one of them)."""
     first_ok, last_ok = first in _FIRST_AGREES, last in _LAST_AGREES
     if first_ok and last_ok:
         return True
@@ -89,9 +90,10 @@ class Matcher:
         fields, total = score_levels(levels, q, c, self.params, self.frequencies)
         swapped = False
         if levels["first_name"] not in _FIRST_AGREES and levels["last_name"] not in _LAST_AGREES:
-            qs = swap_names(q)
-            s_levels = compare(qs, c)
-            if _swap_reading_fits(s_levels, qs, c):
+            qs = _swapped(q)
+            s_first, s_last = name_levels(qs, c)  # the swapped reading changes these levels only
+            if _swap_reading_fits(s_first, s_last, qs, c):
+                s_levels = {**levels, "first_name": s_first, "last_name": s_last}  # == compare(qs, c)
                 s_fields, s_total = score_levels(s_levels, qs, c, self.params, self.frequencies)
                 penalty = self.params.weight("name_order", Level.SWAPPED)
                 if s_total + penalty > total:
@@ -102,15 +104,16 @@ class Matcher:
     def score_student(self, q: Standardized, rows: Sequence[CandidateRow], found_by: Iterable[str] = ()
                       ) -> ScoredCandidate:
         """Score every stored version (alias) of one student and keep the best."""
-        best: ScoredCandidate | None = None
+        best: tuple[CandidateRow, tuple[FieldScore, ...], float, tuple[str, ...], bool] | None = None
         for row in rows:
             fields, total, conflicts, swapped = self.score_pair(q, row.record)
-            if best is None or total > best.weight:
-                best = ScoredCandidate(row.student_id, row.version, total, confidence(total, self.params.prior),
-                                       fields, conflicts, tuple(found_by), swapped)
+            if best is None or total > best[2]:
+                best = (row, fields, total, conflicts, swapped)
         if best is None:
             raise ValueError("a student needs at least one version to be scored")
-        return best
+        row, fields, total, conflicts, swapped = best
+        return ScoredCandidate(row.student_id, row.version, total, confidence(total, self.params.prior),
+                               fields, conflicts, tuple(found_by), swapped)
 
     def compare_records(self, a: StudentRecord | Standardized, b: StudentRecord | Standardized,
                         student_id: str = "") -> ScoredCandidate:
@@ -130,14 +133,38 @@ class Matcher:
         records = {}
         for c in top:
             version = next(r for r in found.rows[c.student_id] if r.version == c.version)
-            rec = version.record.to_dict()
-            rec.pop("raw", None)
-            records[c.student_id] = rec
+            records[c.student_id] = record_dict(version.record)
         explanation = Explanation(
             outcome=verdict.outcome, student_id=verdict.student_id, reason=verdict.reason,
             returned=tuple(c.student_id for c in verdict.candidates), query=q.raw.to_dict(),
-            standardized={k: v for k, v in q.to_dict().items() if k != "raw"},
-            keys=found.reports, candidates=tuple(top), candidate_records=records, candidates_scored=len(scored),
-            thresholds=self.thresholds.to_dict(), parameters_version=self.params.version,
+            standardized=record_dict(q), keys=found.reports, candidates=tuple(top), candidate_records=records,
+            candidates_scored=len(scored), thresholds=_thresholds_dict(self.thresholds),
+            parameters_version=self.params.version,
         )
         return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)
+
+
+def _swapped(q: Standardized) -> Standardized:
+    """``swap_names(q)``, built once per query rather than once per candidate pair that needs it
+    (the last query's reading is kept: a lookup scores all its candidates against one query)."""
+    global _LAST_SWAP
+    last = _LAST_SWAP
+    if last is not None and last[0] is q:
+        return last[1]
+    qs = swap_names(q)
+    _LAST_SWAP = (q, qs)
+    return qs
+
+
+_LAST_SWAP: tuple[Standardized, Standardized] | None = None
+
+
+_THRESHOLD_FIELDS = tuple(f.name for f in dataclass_fields(Thresholds))
+_PLAIN = (int, float, bool, str, type(None))
+
+
+def _thresholds_dict(thresholds: Thresholds) -> dict[str, Any]:
+    """``thresholds.to_dict()`` without ``asdict``'s recursive deep copy, while every value is a
+    plain scalar (which ``asdict`` returns as it is)."""
+    out = {name: getattr(thresholds, name) for name in _THRESHOLD_FIELDS}
+    return out if all(type(v) in _PLAIN for v in out.values()) else thresholds.to_dict()

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import date
 from typing import Any
 
 from .blocking import KeyReport
 from .decide import Outcome, ScoredCandidate
+from .standardize import Standardized
+from .weights import FieldScore
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Explanation:
             "outcome": str(self.outcome), "student_id": self.student_id, "reason": self.reason,
             "returned": list(self.returned), "query": self.query, "standardized": self.standardized,
             "keys": [k.to_dict() for k in self.keys],
-            "candidates": [c.to_dict() for c in self.candidates],
+            "candidates": [candidate_dict(c) for c in self.candidates],
             "candidate_records": self.candidate_records, "candidates_scored": self.candidates_scored,
             "incomplete": self.incomplete, "thresholds": self.thresholds,
             "parameters_version": self.parameters_version,
@@ -77,3 +80,31 @@ class Explanation:
     @classmethod
     def from_json(cls, text: str) -> Explanation:
         return cls.from_dict(json.loads(text))
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(Standardized) if f.name != "raw")
+
+
+def record_dict(std: Standardized) -> dict[str, Any]:
+    """A normalised record as the explanation holds it: ``std.to_dict()`` without ``raw``,
+    built without converting the raw record only to drop it (every lookup stores several)."""
+    out: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        value = getattr(std, name)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+_SCORE_FIELDS = tuple(f.name for f in fields(FieldScore))
+
+
+def candidate_dict(c: ScoredCandidate) -> dict[str, Any]:
+    """``c.to_dict()`` without ``dataclasses.asdict`` (a recursive deep copy per field score,
+    most of the cost of storing an explanation): the field scores hold plain values only."""
+    return {"student_id": c.student_id, "version": c.version, "weight": c.weight,
+            "confidence": c.confidence, "fields": [{n: getattr(f, n) for n in _SCORE_FIELDS} for f in c.fields],
+            "conflicts": list(c.conflicts), "found_by": list(c.found_by), "names_swapped": c.names_swapped}

@@ -169,20 +169,60 @@ class FieldScore:
 
 def score_levels(levels: Mapping[str, Level], q: Standardized, c: Standardized, params: Parameters,
                  frequencies: TermFrequencies | None = None) -> tuple[tuple[FieldScore, ...], float]:
-    """Per-field weights and their sum for one compared pair."""
+    """Per-field weights and their sum for one compared pair.
+
+    Runs for every version of every candidate of every lookup: a field score without a
+    term-frequency adjustment depends on (field, level) alone, so those are built once per
+    parameter set and shared (``FieldScore`` is immutable); only a name's EXACT level with
+    frequencies is computed per pair."""
+    table = _field_scores(params)
+    tf_fields = params.tf_fields if frequencies is not None else ()
     out = []
     total = 0.0
-    for name, level in levels.items():
-        w = params.weight(name, level)
-        adj = 0.0
-        if level == Level.EXACT and frequencies is not None and name in params.tf_fields:
-            f = frequencies.frequency(name, getattr(c, TF_VALUE[name]))
-            if f is not None:
-                tf_w = math.log2(params.m(name, level) / max(f, params.tf_min_u))
-                adj, w = tf_w - w, tf_w
-        out.append(FieldScore(name, str(level), w, adj))
-        total += w
+    for item in levels.items():
+        name, level = item
+        if level == _EXACT and name in tf_fields:
+            score = _tf_score(name, level, c, params, frequencies)  # type: ignore[arg-type]
+        else:
+            score = table.get(item) or _plain_score(table, params, name, level)
+        out.append(score)
+        total += score.weight
     return tuple(out), total
+
+
+_EXACT = Level.EXACT
+
+
+def _tf_score(name: str, level: Level, c: Standardized, params: Parameters, frequencies: TermFrequencies
+              ) -> FieldScore:
+    """An agreeing name's score: u is the candidate's value's own frequency, when it has one."""
+    w = params.weight(name, level)
+    adj = 0.0
+    f = frequencies.frequency(name, getattr(c, TF_VALUE[name]))
+    if f is not None:
+        tf_w = math.log2(params.m(name, level) / max(f, params.tf_min_u))
+        adj, w = tf_w - w, tf_w
+    return FieldScore(name, str(level), w, adj)
+
+
+def _plain_score(table: dict[tuple[str, str], FieldScore], params: Parameters, name: str, level: Level
+                 ) -> FieldScore:
+    score = table[(name, level)] = FieldScore(name, str(level), params.weight(name, level), 0.0)
+    return score
+
+
+#: id(parameters) -> (parameters, {(field, level): FieldScore without tf adjustment}); the
+#: parameters are kept in the entry so the id cannot be reused while the entry lives
+_FIELD_SCORES: dict[int, tuple[Parameters, dict[tuple[str, str], FieldScore]]] = {}
+
+
+def _field_scores(params: Parameters) -> dict[tuple[str, str], FieldScore]:
+    got = _FIELD_SCORES.get(id(params))
+    if got is None or got[0] is not params:
+        if len(_FIELD_SCORES) >= 64:  # parameter sets are few; estimation may make many, briefly
+            _FIELD_SCORES.clear()
+        got = _FIELD_SCORES[id(params)] = (params, {})
+    return got[1]
 
 
 def check_parameters(params: Parameters) -> list[str]:
