@@ -33,6 +33,7 @@ import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +48,7 @@ from .audit import Actor, ChangeType, mask
 from .catalogue import IMPORT, Catalogue
 from .config import Settings
 from .csvlayout import LayoutError, Row, check_header, header, parse_datetime
+from .db import bulkload, namecounts
 from .db.schema import ACTIVE, ids_t, students_t
 from .ids import clean_id, id_problems
 from .pool import in_order
@@ -94,6 +96,7 @@ class Prepared(NamedTuple):
     alias: tuple[Any, ...]  # ALIAS_COLUMNS
     keys: tuple[tuple[Any, ...], ...]  # KEY_COLUMNS rows
     audit_new: str  # the audit row's new values (SSN masked), JSON
+    names: tuple[tuple[str, str], ...]  # what the row adds to the name counts (db.namecounts)
 
 
 @dataclass
@@ -178,7 +181,8 @@ def check_row(row: Row, catalogue: Catalogue, tz: ZoneInfo, now: float, job: str
                now, "legacy", job, f["UserDefined"] or None, None, 1)
     alias = (sid, 0, _json(ix.record_json()), _json(ix.std_json()), "legacy", now)
     keys = tuple((k, sid, 0, g, i) for k, g, i in ix.keys)
-    return Prepared(sid, row.line, row.number, student, alias, keys, _json(mask(checked.values)))
+    return Prepared(sid, row.line, row.number, student, alias, keys, _json(mask(checked.values)),
+                    namecounts.names_of(ix.std))
 
 
 # ---- cutting the file into chunks of whole records ----
@@ -348,6 +352,7 @@ class _Job:
     actor: Actor
     max_problems: int
     precheck: bool = True  # look IDs up before preparing them (pointless when the database started empty)
+    staged: bool = False  # an initial load: blocking keys staged, indexes built at the end (db.bulkload)
 
 
 _IMPORT_LOCK = 0x551D_1E6A  # PostgreSQL: two imports running at once write in turn (see _write_chunk)
@@ -505,12 +510,10 @@ async def _insert(conn: AsyncConnection, rows: list[Prepared], audit: list[tuple
                        [(rows[n].student_id, "legacy", job.job_id, job.now) for n in order])
     await _executemany(conn, "ssid_students", STUDENT_COLUMNS, [rows[n].student for n in order])
     await _executemany(conn, "ssid_aliases", ALIAS_COLUMNS, [rows[n].alias for n in order])
-    await _executemany(conn, "ssid_block_keys", KEY_COLUMNS, keys)
+    await _executemany(conn, bulkload.STAGE if job.staged else "ssid_block_keys", KEY_COLUMNS, keys)
     await _executemany(conn, "ssid_audit", AUDIT_COLUMNS, [audit[n] for n in order])
-    from .db import namecounts  # (here: this function is the importer's only user)
-
-    std = ALIAS_COLUMNS.index("std")  # last, sorted: a common name's row is every writer's, its lock held briefly
-    await namecounts.add(conn, namecounts.tally_stored(r.alias[std] for r in rows))
+    # last, sorted: a common name's row is every writer's, its lock held briefly
+    await namecounts.add(conn, Counter(pair for r in rows for pair in r.names))
 
 
 # ---- worker processes: each prepares whole chunks; this process writes them ----
@@ -566,9 +569,14 @@ class LegacyImporter:
         catalogue = self.store.catalogue
         total = scan(path, catalogue)  # refuses a broken file before anything is written
         now = self.store.clock()
-        async with self.store.read() as conn:
+        async with self.store.write() as conn:
+            await bulkload.finish(conn)  # an interrupted initial load first
             empty = (await conn.execute(select(ids_t.c.student_id).limit(1))).first() is None
-        job = _Job(new_job_id(now), now, self.tz_name, self.actor, self.max_problems, precheck=not empty)
+            staged = empty and bulkload.stages(conn)
+            if staged:
+                await bulkload.begin(conn)
+        job = _Job(new_job_id(now), now, self.tz_name, self.actor, self.max_problems, precheck=not empty,
+                   staged=staged)
         report = ImportReport(job.job_id)
         parts = chunks(path, header(catalogue), min(PREPARE_ROWS, self.chunk_size))
         threshold = gc.get_threshold()
@@ -588,6 +596,10 @@ class LegacyImporter:
                 await self._write(group, job, report, progress, total)
         finally:
             gc.set_threshold(*threshold)
+        if staged:
+            log.info("legacy import %s: indexing the blocking keys of %d students", job.job_id, report.loaded)
+            async with self.store.write() as conn:
+                await bulkload.finish(conn)
         report.problems.sort(key=lambda p: (p.row, p.column))
         report.seconds = time.perf_counter() - started
         log.info("legacy import %s: %d rows, %d loaded, %d present, %d differing, %d rejected in %.1f s", job.job_id,

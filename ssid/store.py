@@ -41,7 +41,7 @@ from . import audit
 from .audit import Actor, ChangeType
 from .catalogue import GENERATE
 from .config import Settings
-from .db import namecounts
+from .db import bulkload, namecounts
 from .db.engine import READ_ONLY, make_engine
 from .db.migrations import migrate as run_migrations
 from .db.schema import (
@@ -211,7 +211,14 @@ class SsidStore:
         return self.settings.catalogue
 
     async def migrate(self) -> list[str]:
-        return await run_migrations(self.engine, self.clock)
+        """Bring the schema up to date, and finish an interrupted initial load (``db.bulkload``)."""
+        done = await run_migrations(self.engine, self.clock)
+        async with self.read() as conn:
+            staged = await bulkload.pending(conn)
+        if staged:
+            async with self.write() as conn:
+                await bulkload.finish(conn)
+        return done
 
     async def close(self) -> None:
         await self.engine.dispose()

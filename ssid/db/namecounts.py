@@ -51,15 +51,14 @@ _STORED_AT = {name: STD_FIELDS.index(attr) + 1 for name, attr in TF_VALUE.items(
 Counts = Counter[tuple[str, str]]  # (field, value) -> how many versions carry it
 
 
+def names_of(std: Standardized) -> tuple[tuple[str, str], ...]:
+    """The (field, value) pairs one version adds to the counts."""
+    return tuple((name, value) for name, attr in TF_VALUE.items() if (value := getattr(std, attr)))
+
+
 def tally(stds: Iterable[Standardized]) -> Counts:
     """The name counts of these versions (standardised records)."""
-    out: Counts = Counter()
-    for std in stds:
-        for name, attr in TF_VALUE.items():
-            value = getattr(std, attr)
-            if value:
-                out[(name, value)] += 1
-    return out
+    return Counter(pair for std in stds for pair in names_of(std))
 
 
 def tally_stored(stds: Iterable[Sequence[Any] | Mapping[str, Any] | str]) -> Counts:

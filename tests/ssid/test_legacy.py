@@ -240,3 +240,73 @@ async def test_a_stray_quote_in_an_unquoted_field_refuses_the_file_naming_the_li
     with pytest.raises(LayoutError, match="line 3: a double quote opens a field that is never closed"):
         await run(store, path)
     assert await count(store, students_t) == 0
+
+
+async def _index_state(store):
+    """What lookups and the audit rest on: every blocking key, the deferred indexes, no staging table."""
+    from ssid.db import bulkload
+
+    async with store.read() as conn:
+        keys = sorted(tuple(r) for r in (await conn.execute(select(block_keys_t))).all())
+        staged = await bulkload.pending(conn)
+        indexes = set()
+        if conn.dialect.name == "sqlite":
+            got = await conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            indexes = {n for (n,) in got.all()} & set(bulkload.DEFERRED)
+        else:
+            indexes = set(bulkload.DEFERRED)
+    return keys, staged, indexes
+
+
+async def test_an_initial_load_indexes_exactly_what_a_load_into_a_used_database_does(make_store, tmp_path):
+    from ssid.db import bulkload
+
+    empty, used = await make_store(), await make_store()
+    rows = [line(empty, StudentID=f"AF0000{i:03d}", LegalFirstName=f"Kid{'abcdefghij'[i % 10]}",
+                 LegalLastName=f"Fam{'klmnop'[i % 6]}") for i in range(30)]
+    path = write(tmp_path / "i.csv", empty, rows)
+    assert (await run(empty, path, chunk_size=7)).loaded == 30  # an empty database: staged on SQLite
+    keys, staged, indexes = await _index_state(empty)
+    assert not staged and indexes == set(bulkload.DEFERRED)
+    await run(used, write(tmp_path / "first.csv", used, [line(used, StudentID="ZZ0000001")]))
+    await run(used, path, chunk_size=7)  # a database that holds a student already: row by row
+    used_keys, _, _ = await _index_state(used)
+    assert keys == [k for k in used_keys if k[1] != "ZZ0000001"] and len(keys) >= 30 * 4
+    found = await empty.student("AF0000004")
+    assert found is not None and found.values["LegalFirstName"] == "Kide"
+
+
+async def test_an_interrupted_initial_load_is_finished_before_anything_else(store, tmp_path, monkeypatch):
+    from ssid.db import bulkload
+    from ssid.matching import StudentRecord
+
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("initial loads are staged on SQLite only")
+    finish = bulkload.finish
+    calls = []
+
+    async def crash_at_the_end(conn):
+        calls.append(1)
+        if len(calls) == 2:  # the first call looks for an earlier load; the second would index this one
+            raise RuntimeError("killed while indexing")
+        return await finish(conn)
+
+    monkeypatch.setattr(bulkload, "finish", crash_at_the_end)
+    path = write(tmp_path / "c.csv", store, [line(store, StudentID=f"AG0000{i:03d}") for i in range(5)])
+    with pytest.raises(RuntimeError):
+        await run(store, path)
+    keys, staged, _ = await _index_state(store)
+    assert staged and keys == []  # loaded, but nothing can find the students yet
+    monkeypatch.setattr(bulkload, "finish", finish)
+    await store.migrate()  # every serving process migrates when it starts: that finishes the load
+    keys, staged, indexes = await _index_state(store)
+    assert not staged and indexes == set(bulkload.DEFERRED) and {k[1] for k in keys} == {f"AG0000{i:03d}"
+                                                                                         for i in range(5)}
+    from ssid.db.candidates import match
+    from ssid.matching import Matcher, Outcome
+
+    async with store.read() as conn:
+        decision = await match(conn, Matcher(), StudentRecord(
+            first_name=AMARA["LegalFirstName"], last_name=AMARA["LegalLastName"], birth_date=AMARA["BirthDate"],
+            gender="F"))
+    assert decision.outcome != Outcome.NO_MATCH, "the loaded students are found once the load is finished"
