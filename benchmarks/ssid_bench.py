@@ -1,7 +1,7 @@
 """Legacy import throughput of the SSID database (issue #6: 4 million IDs in at most 5 minutes).
 
     .venv/bin/python benchmarks/ssid_bench.py [--rows 1000000] [--db sqlite|postgresql|URL]
-                                              [--workers N] [--chunk-size 5000] [--seed 1] [--write]
+                                              [--workers N] [--chunk-size 200000] [--seed 1] [--write]
 
 Writes N synthetic legacy rows in the import layout (random IDs of the Ohio profile, simple
 random names and birth dates: enough to give the indexes realistic key spreads), then loads
@@ -112,7 +112,8 @@ def main() -> None:
     ap.add_argument("--db", default="sqlite", help="sqlite (a file in --dir), postgresql (a temporary database "
                                                    "on 127.0.0.1:5432), or a database URL")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--chunk-size", type=int, default=50_000, help="rows per transaction")
+    ap.add_argument("--chunk-size", type=int, default=Settings.import_chunk_size,
+                    help="rows per transaction (default: the [ssid] default)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dir", type=Path, default=None, help="where the CSV and SQLite files go (default: a temp dir)")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")

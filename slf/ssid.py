@@ -161,7 +161,7 @@ def catalogue_cmd(config_path: Path | None, database: str | None, as_json: bool)
 @click.option("--workers", type=click.IntRange(0, 64), default=None,
               help="Worker processes that check and write chunks (default: one per CPU; 0: none).")
 @click.option("--chunk-size", type=click.IntRange(1, 1_000_000), default=None,
-              help="Rows per transaction (default: [ssid] import_chunk_size, 50000).")
+              help="Rows per transaction (default: [ssid] import_chunk_size, 200000).")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write every problem to this CSV file (Row,Line,Column,Problem).")
 @click.option("--timezone", "tz_name", default="America/New_York", show_default=True,
@@ -181,6 +181,10 @@ def import_legacy_cmd(file: Path, config_path: Path | None, database: str | None
     fix) and nothing of it is loaded. Running the same file again skips the IDs already
     present, so an interrupted import is finished by running it again. Exit status 1 when
     some rows were not loaded.
+
+    Into an empty SQLite database (the initial load) the blocking keys are indexed once, at
+    the end: lookups find the loaded students when the import has finished (an interrupted
+    initial load is finished by the next `slf ssid` command).
     """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

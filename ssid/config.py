@@ -8,7 +8,7 @@ file, relative paths taken from the file's folder, no secrets in the file. ::
     [ssid]
     database = "../var/ssid.db"      # a SQLite file, or postgresql+asyncpg://user@host/ssid
     id_profile = "ohio"              # "ohio" | "calpads" | {name, description, segments}
-    import_chunk_size = 50000        # legacy import: rows per transaction
+    import_chunk_size = 200000       # legacy import: rows per transaction
 
     [ssid.maintenance]
     min_reason_length = 15           # deactivation / reactivation reasons
@@ -84,7 +84,7 @@ class Settings:
     catalogue: Catalogue = field(default_factory=lambda: Catalogue(OHIO_ATTRIBUTES, dict(OHIO_TASKS)))
     maintenance: MaintenancePolicy = MaintenancePolicy()
     roles: Roles = Roles()
-    import_chunk_size: int = 50_000
+    import_chunk_size: int = 200_000
     source: Path | None = None  # the file read, if any
 
 
@@ -123,10 +123,10 @@ def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     except ValueError as exc:
         problems.append(f"[ssid] {exc}")
         profile = OHIO
-    chunk = ssid.get("import_chunk_size", 50_000)
+    chunk = ssid.get("import_chunk_size", 200_000)
     if not isinstance(chunk, int) or not 1 <= chunk <= 1_000_000:
         problems.append("[ssid] import_chunk_size must be a whole number between 1 and 1000000")
-        chunk = 50_000
+        chunk = 200_000
 
     m = ssid.get("maintenance") or {}
     _unknown("[ssid.maintenance]", m, _MAINT_KEYS, problems)

@@ -27,6 +27,7 @@ STAGE = "ssid_block_keys_load"
 KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial")
 #: secondary indexes an initial load builds at the end instead of row by row
 DEFERRED = ("ix_ssid_students_identity", "ix_ssid_audit_student")
+SORT_THREADS = 2  # helper threads SQLite's sorter may use while finishing (it sorts alone otherwise)
 
 
 def _deferred_indexes():
@@ -61,6 +62,7 @@ async def finish(conn: AsyncConnection) -> int:
     if not await pending(conn):
         return 0
     cols = ", ".join(f'"{c}"' for c in KEY_COLUMNS)
+    await conn.exec_driver_sql(f"PRAGMA threads={SORT_THREADS}")  # sorting 17 M keys: 17 s alone, 11 s with help
     moved = await conn.exec_driver_sql(f"INSERT INTO ssid_block_keys ({cols}) SELECT {cols} FROM {STAGE} "
                                        "ORDER BY key, student_id, version")
     await conn.exec_driver_sql(f"DROP TABLE {STAGE}")

@@ -51,9 +51,17 @@ _STORED_AT = {name: STD_FIELDS.index(attr) + 1 for name, attr in TF_VALUE.items(
 Counts = Counter[tuple[str, str]]  # (field, value) -> how many versions carry it
 
 
+_COUNTED = tuple(TF_VALUE.items())
+
+
 def names_of(std: Standardized) -> tuple[tuple[str, str], ...]:
     """The (field, value) pairs one version adds to the counts."""
-    return tuple((name, value) for name, attr in TF_VALUE.items() if (value := getattr(std, attr)))
+    out = []
+    for name, attr in _COUNTED:  # a plain loop: a legacy load calls this for every row
+        value = getattr(std, attr)
+        if value:
+            out.append((name, value))
+    return tuple(out)
 
 
 def tally(stds: Iterable[Standardized]) -> Counts:
