@@ -37,7 +37,8 @@ from .catalogue import GENERATE
 from .db import namecounts
 from .db.schema import ACTIVE, aliases_t, audit_t, block_keys_t, students_t
 from .matching import Matcher
-from .records import split_values
+from .matching.blocking import record_keys
+from .records import split_values, standardized_from_json
 from .store import SsidError, SsidStore, insert_ignore, lock_identities
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class ChunkWriter:
 
     async def _note_written(self, after: int, remaining: Sequence[Plan | None]) -> None:
         """Count what a row decided again wrote (its audit rows name each new version) as added."""
-        a, k = audit_t.c, block_keys_t.c
+        a = audit_t.c
         for change, sid, detail in (await self.conn.execute(
                 select(a.change_type, a.student_id, a.detail).where(a.id > after))).all():
             version = 0 if change == str(ChangeType.CREATE) else (detail or {}).get("version")
@@ -246,9 +247,15 @@ class ChunkWriter:
                 self.touched_keys = None  # not a change this writer knows how to follow: count again
                 await self._read_facts(remaining)
                 return
-            keys = list((await self.conn.execute(select(k.key).where(k.student_id == sid, k.version == version)))
-                        .scalars())
-            self._touch_keys(keys, sid if change == str(ChangeType.ALIAS) else None)
+            self._touch_keys(await self._version_keys(sid, version), sid if change == str(ChangeType.ALIAS) else None)
+
+    async def _version_keys(self, sid: str, version: int) -> list[str]:
+        """The blocking keys one stored version is indexed under, derived from its alias row (the
+        key table is keyed by key first: asking it by student scans tens of millions of rows)."""
+        al = aliases_t.c
+        row = (await self.conn.execute(select(al.std, al.record).where(al.student_id == sid,
+                                                                        al.version == version))).first()
+        return [] if row is None else list(record_keys(standardized_from_json(row.std, row.record)))
 
     def _touch(self, v: Version, student: str | None) -> None:
         self._touch_keys([k for k, _, _ in v.keys], student)
