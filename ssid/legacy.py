@@ -417,7 +417,8 @@ async def prepare_loaded(store: SsidStore, chunk: Chunk, job: _Job) -> tuple[Chu
     a, change = job.actor, str(ChangeType.LEGACY_IMPORT)
     audit = [(job.now, change, r.student_id, None, r.audit_new, job.job_id, a.user_id, a.district_irn, False, False,
               a.correlation_id, f'{{"line":{r.line}}}') for r in good]
-    return result, Batch(good, audit, sorted(k for r in good for k in r.keys))
+    keys = [k for r in good for k in r.keys]
+    return result, Batch(good, audit, keys if job.staged else sorted(keys))  # staged keys are sorted at the end
 
 
 async def write_prepared(store: SsidStore, batches: list[Batch], job: _Job, result: ChunkResult) -> None:
@@ -475,10 +476,12 @@ async def _write_chunk(conn: AsyncConnection, batches: list[Batch], job: _Job, r
         return
     audit = [a for b in batches for a in b.audit]
     if len(keep) == len(good):
-        keys = sorted(k for b in batches for k in b.keys)  # sorted runs: a merge
+        keys = [k for b in batches for k in b.keys]
     else:
         good, audit = [good[n] for n in keep], [audit[n] for n in keep]
-        keys = sorted(k for g in good for k in g.keys)  # the kept rows' own keys (a duplicate ID has others)
+        keys = [k for g in good for k in g.keys]  # the kept rows' own keys (a duplicate ID has others)
+    if not job.staged:  # into the key index in key order (sorted runs: a merge); staged keys are sorted at the end
+        keys.sort()
     await _insert(conn, good, audit, keys, job)
     result.loaded += len(good)
 
@@ -537,6 +540,8 @@ def _worker_prepare(chunk: Chunk) -> tuple[ChunkResult, Batch]:
 
 #: rows per preparation batch (what a worker handles at a time); transactions group several
 PREPARE_ROWS = 5_000
+#: rows of the first transaction (the next ones double up to chunk_size)
+FIRST_TRANSACTION_ROWS = 25_000
 
 
 class LegacyImporter:
@@ -593,7 +598,9 @@ class LegacyImporter:
             group: list[tuple[ChunkResult, Batch]] = []
             async for batch in batches:
                 group.append(batch)
-                if sum(r.rows for r, _ in group) >= self.chunk_size:
+                # transactions start small and double up to chunk_size: the writer starts at once
+                # instead of waiting for a whole transaction's rows while the workers warm up
+                if sum(r.rows for r, _ in group) >= min(self.chunk_size, max(FIRST_TRANSACTION_ROWS, report.rows)):
                     await self._write(group, job, report, progress, total)
                     group = []
             if group:
