@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssid.matching import (DEFAULT_PARAMETERS, POSSIBLE_TWIN, SSN_CONFLICT, Decision,  # noqa: E402
-                           InMemoryIndex, Matcher, Outcome, TermFrequencies, Thresholds, decide, standardize)
+                           Matcher, Outcome, TermFrequencies, Thresholds, decide, standardize)
 from ssid.matching.blocking import gather, query_keys  # noqa: E402
 from ssid.population import NEW, RETURNING, Population, Query, generate_population, generate_queries  # noqa: E402
 
@@ -90,13 +90,7 @@ def run(students: int, queries: int, seed: int, thresholds: Thresholds = Thresho
     pop = generate_population(students, seed=seed)
     qs = generate_queries(pop, queries, seed=seed + 1000)
     t1 = time.perf_counter()
-    index = InMemoryIndex()
-    current = []
-    for s in pop.students:
-        for version in s.versions:
-            row = index.add(s.student_id, version)
-        current.append(row.record)
-    freqs = TermFrequencies.from_records(current)
+    index, freqs = pop.indexed()
     t2 = time.perf_counter()
     matcher = Matcher(DEFAULT_PARAMETERS, thresholds, index, freqs if name_counts else None)
     tallies: dict[str, Tally] = defaultdict(Tally)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
 from ssid.matching.nicknames import NICKNAMES
+from ssid.matching import InMemoryIndex, TermFrequencies
 from ssid.matching.standardize import StudentRecord
 
 # ---------------------------------------------------------------- name data (rank order)
@@ -249,6 +250,17 @@ class Population:
 
     def get(self, student_id: str) -> Student:
         return self._by_id[student_id]
+
+    def indexed(self) -> tuple[InMemoryIndex, TermFrequencies]:
+        """Every version of every student in an in-memory index, and the name counts of their
+        current records: what a matcher over this population needs (tests, benchmarks)."""
+        index = InMemoryIndex()
+        current = []
+        for s in self.students:
+            for version in s.versions:
+                row = index.add(s.student_id, version)
+            current.append(row.record)
+        return index, TermFrequencies.from_records(current)
 
 
 class _Names:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date
 from typing import Any
 
 from .blocking import KeyReport
 from .decide import Outcome, ScoredCandidate
-from .standardize import Standardized
+from .standardize import Standardized, plain_fields
 from .weights import FieldScore
 
 
@@ -82,21 +81,10 @@ class Explanation:
         return cls.from_dict(json.loads(text))
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(Standardized) if f.name != "raw")
-
-
 def record_dict(std: Standardized) -> dict[str, Any]:
     """A normalised record as the explanation holds it: ``std.to_dict()`` without ``raw``,
     built without converting the raw record only to drop it (every lookup stores several)."""
-    out: dict[str, Any] = {}
-    for name in _RECORD_FIELDS:
-        value = getattr(std, name)
-        if isinstance(value, date):
-            value = value.isoformat()
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
+    return plain_fields(std)
 
 
 _SCORE_FIELDS = tuple(f.name for f in fields(FieldScore))

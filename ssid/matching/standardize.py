@@ -121,16 +121,8 @@ class Standardized:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (for storage next to the raw record, and for explanations)."""
-        out: dict[str, Any] = {}
-        for name in _STANDARDIZED_FIELDS:
-            value = getattr(self, name)
-            if name == "raw":
-                value = value.to_dict()
-            elif isinstance(value, date):
-                value = value.isoformat()
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[name] = value
+        out = plain_fields(self)
+        out["raw"] = self.raw.to_dict()  # (the last field: the order is the fields' order)
         return out
 
     @classmethod
@@ -143,7 +135,20 @@ class Standardized:
         return cls(**kw)
 
 
-_STANDARDIZED_FIELDS = tuple(f.name for f in fields(Standardized))
+_PLAIN_FIELDS = tuple(f.name for f in fields(Standardized) if f.name != "raw")
+
+
+def plain_fields(std: Standardized) -> dict[str, Any]:
+    """Every field but ``raw`` as JSON-ready values (dates as ISO text, tuples as lists)."""
+    out: dict[str, Any] = {}
+    for name in _PLAIN_FIELDS:
+        value = getattr(std, name)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
 _RECORD_FIELDS = tuple(f.name for f in fields(StudentRecord))
 
 

@@ -28,14 +28,7 @@ from ssid.population import generate_population, generate_queries
 
 
 def indexed(pop) -> tuple[InMemoryIndex, TermFrequencies]:
-    """Every version of every student indexed, and the name counts of their current records."""
-    index = InMemoryIndex()
-    current = []
-    for s in pop.students:
-        for version in s.versions:
-            row = index.add(s.student_id, version)
-        current.append(row.record)
-    return index, TermFrequencies.from_records(current)
+    return pop.indexed()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 
-from ssid.matching import (DEFAULT_PARAMETERS, FieldScore, InMemoryIndex, Matcher, TermFrequencies, Thresholds,
+from ssid.matching import (DEFAULT_PARAMETERS, FieldScore, Matcher, Thresholds,
                            compare, standardize)
 from ssid.matching.blocking import _query_keys, gather, query_keys
 from ssid.matching.compare import (Level, compare_birth_date, compare_city, compare_exact, compare_name,
@@ -31,18 +31,13 @@ from ssid.population import generate_population, generate_queries
 def world():
     """(index, name counts, [(query, [candidate records])]) for 400 lookups in 3,000 students."""
     pop = generate_population(3_000, seed=7)
-    index = InMemoryIndex()
-    current = []
-    for s in pop.students:
-        for version in s.versions:
-            row = index.add(s.student_id, version)
-        current.append(row.record)
+    index, frequencies = pop.indexed()
     lookups = []
     for q in generate_queries(pop, 400, seed=7):
         std = standardize(q.record)
         found = gather(query_keys(std), index)
         lookups.append((std, [r.record for rows in found.rows.values() for r in rows]))
-    return index, TermFrequencies.from_records(current), lookups
+    return index, frequencies, lookups
 
 
 def pairs(world):
