@@ -65,12 +65,26 @@ def _mask_ssn(value: Any) -> str:
     return f"*****{v[-4:]}" if len(v) >= 4 else ("*****" if v else "")
 
 
+_SCALARS = (int, float, bool, type(None))
+
+
+def _is_ssn_key(key: Any) -> bool:
+    return (len(key) == 3 and key.lower() == "ssn") if type(key) is str else str(key).lower() == "ssn"
+
+
 def masked(data: Any) -> Any:
-    """A copy with every SSN (a key named ssn/SSN, or an SSN blocking key ``SSN|...``) masked."""
-    if isinstance(data, Mapping):
-        return {k: (_mask_ssn(v) if str(k).lower() == "ssn" and v not in (None, "") else masked(v))
-                for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
+    """A copy with every SSN (a key named ssn/SSN, or an SSN blocking key ``SSN|...``) masked.
+
+    Every stored explanation goes through here (a batch file: each row), so the common cases
+    are tested first by exact type."""
+    kind = type(data)
+    if kind is str:
+        return "SSN|" + _mask_ssn(data[4:]) if data.startswith("SSN|") else data
+    if kind in _SCALARS:
+        return data
+    if kind is dict or isinstance(data, Mapping):
+        return {k: (_mask_ssn(v) if _is_ssn_key(k) and v not in (None, "") else masked(v)) for k, v in data.items()}
+    if kind is list or kind is tuple or isinstance(data, (list, tuple)):
         return [masked(v) for v in data]
     if isinstance(data, str) and data.startswith("SSN|"):
         return "SSN|" + _mask_ssn(data[4:])
