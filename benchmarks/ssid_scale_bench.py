@@ -84,7 +84,7 @@ async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: i
             last[0] = time.perf_counter()
             print(f"  import: {done:,}/{total:,} rows, {done / (last[0] - t):,.0f} rows/s", flush=True)
 
-    report = await LegacyImporter(store, actor=Actor("bench"), workers=workers, chunk_size=50_000).run(
+    report = await LegacyImporter(store, actor=Actor("bench"), workers=workers).run(
         legacy, progress=progress)
     await store.close()
     secs = time.perf_counter() - t

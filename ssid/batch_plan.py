@@ -27,7 +27,7 @@ from .batch_rows import (
 )
 from .catalogue import GENERATE, RETRIEVE, Catalogue
 from .csvlayout import Row
-from .db.candidates import PrefetchedSource, for_database, slices
+from .db.candidates import PrefetchedSource, prefetched, slices
 from .decisions import EncodedJson, explanation_json
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
@@ -104,10 +104,9 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
         todo.append((r, std, tuple(k.key for k in query_keys(std)), district, building))
     if not todo:
         return out
-    keys = {key for _, _, row_keys, _, _ in todo for key in row_keys}
-    source = PrefetchedSource(conn, keys, prefetch_limit=job.matcher.blocking.max_block)
-    matcher = for_database(conn, job.matcher)
-    matcher.source = source
+    matcher = prefetched(conn, job.matcher, [std for _, std, _, _, _ in todo])
+    source = matcher.source
+    assert isinstance(source, PrefetchedSource)
     for r, std, row_keys, district, building in todo:
         decision = matcher.match(std)
         facts: list[Fact] = [("key", key, source.sizes.get(key, 0)) for key in row_keys]

@@ -19,7 +19,7 @@ import copy
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -36,6 +36,7 @@ from ..matching.blocking import query_keys
 from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
+from .namecounts import DbTermFrequencies, lookup_names
 from .schema import ACTIVE, aliases_t, block_keys_t, students_t
 
 
@@ -90,21 +91,23 @@ class PrefetchedSource:
     each prefetched student.
     """
 
-    def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500) -> None:
+    def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500,
+                 names: Iterable[tuple[str, str]] = ()) -> None:
         self.conn = conn
         self.fallback = DbCandidateSource(conn)
         self.sizes: dict[str, int] = {}
         self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
         self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
+        #: (field, value) -> stored versions carrying it, for every name asked for (0: none)
+        self.name_counts: dict[tuple[str, str], int] = dict.fromkeys(names, 0)
+        name_parts = _name_slices(self.name_counts)
         for part in slices(sorted(set(keys))):
-            for kind, key, sid, number, gender, initial, std, record in _rows(conn, _PREFETCH, part,
-                                                                               (prefetch_limit, ACTIVE)):
-                if kind == _VERSION:
-                    self._stored[(sid, number)] = (std, record)
-                elif kind == _BLOCK_ROW:
-                    self._rows.setdefault(key, []).append((sid, number, gender or "", initial or ""))
-                else:
-                    self.sizes[key] = number
+            values = name_parts.pop(0) if name_parts else {}
+            for row in _rows(conn, _prefetch(values), [part, (prefetch_limit,), (ACTIVE,), *values.values()]):
+                self._take(row)
+        for values in name_parts:  # more names than one statement carries (or no keys at all)
+            for row in _rows(conn, _names_sql(values, first=True), list(values.values())):
+                self._take(row)
         self._small = {key for key, n in self.sizes.items() if 0 < n <= prefetch_limit}
         for rows in self._rows.values():
             rows.sort()
@@ -113,12 +116,23 @@ class PrefetchedSource:
             self.versions[sid] = self.versions.get(sid, 0) + 1
         self._decoded: dict[tuple[str, int], CandidateRow] = {}
 
+    def _take(self, row: tuple[Any, ...]) -> None:
+        kind, key, sid, number, gender, initial, std, record = row
+        if kind == _VERSION:
+            self._stored[(sid, number)] = (std, record)
+        elif kind == _BLOCK_ROW:
+            self._rows.setdefault(key, []).append((sid, number, gender or "", initial or ""))
+        elif kind == _KEY_COUNT:
+            self.sizes[key] = number
+        else:
+            self.name_counts[(key, sid)] = number
+
     @staticmethod
     def count(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         """Rows under each key (every status); keys without rows are left out."""
         out: dict[str, int] = {}
         for part in slices(sorted(keys)):
-            out.update(_rows(conn, _KEY_COUNTS, part))
+            out.update(_rows(conn, _KEY_COUNTS, [part]))
         return out
 
     def stored(self, student_id: str) -> list[dict[str, Any]] | None:
@@ -163,7 +177,7 @@ class PrefetchedSource:
 #: kind: a key's row count (every status; in the version column), a row of a small key (active
 #: students), a stored version of a student with such a row. The versions come first so that
 #: PostgreSQL types the JSON columns from them (it resolves a UNION's NULLs branch by branch).
-_VERSION, _BLOCK_ROW, _KEY_COUNT = 2, 1, 0
+_NAME_COUNT, _VERSION, _BLOCK_ROW, _KEY_COUNT = 3, 2, 1, 0
 _PREFETCH = (
     "WITH c AS (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
     "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
@@ -174,14 +188,45 @@ _PREFETCH = (
     "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, NULL, NULL FROM r "
     "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL, NULL FROM c")
 _KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
+#: the name counts (``ssid_name_counts``) of one field's values, as rows of the prefetch
+_NAME_COUNTS = "SELECT 3, field, value, n, NULL, NULL, NULL, NULL FROM ssid_name_counts WHERE field = '{}' AND value IN ({{}})"
 
 
-def _rows(conn: Connection, sql: str, values: Sequence[Any], extra: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """``sql`` with ``{}`` filled by one placeholder per value (then one per extra value)."""
+def _names_sql(values: Mapping[str, Sequence[str]], first: bool = False) -> str:
+    """The name-count branches for these values by field (``first``: the statement's only part)."""
+    parts = []
+    for field in values:
+        if not field.isidentifier():  # a literal in the statement: the matcher's own field names only
+            raise ValueError(f"not a name-count field: {field!r}")
+        parts.append(_NAME_COUNTS.format(field))
+    return " UNION ALL ".join(parts) if first else "".join(" UNION ALL " + p for p in parts)
+
+
+def _prefetch(values: Mapping[str, Sequence[str]]) -> str:
+    return _PREFETCH + _names_sql(values)
+
+
+def _name_slices(names: Iterable[tuple[str, str]], size: int = 500) -> list[dict[str, list[str]]]:
+    """The names by field, in parts of at most ``size`` values per field."""
+    by_field: dict[str, list[str]] = {}
+    for field, value in sorted(names):
+        if value:
+            by_field.setdefault(field, []).append(value)
+    out: list[dict[str, list[str]]] = []
+    for field, values in by_field.items():
+        for i, part in enumerate(slices(values, size)):
+            if i == len(out):
+                out.append({})
+            out[i][field] = list(part)
+    return out
+
+
+def _rows(conn: Connection, sql: str, groups: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """``sql`` with its ``{}``s filled in order, each by one placeholder per value of its group."""
     numbered = conn.dialect.paramstyle == "numeric_dollar"
-    marks = [f"${i + 1}" if numbered else "?" for i in range(len(values) + len(extra))]
-    text = sql.format(", ".join(marks[:len(values)]), *marks[len(values):])
-    params = (*values, *extra)
+    params = tuple(v for group in groups for v in group)
+    marks = iter([f"${i + 1}" if numbered else "?" for i in range(len(params))])
+    text = sql.format(*(", ".join(next(marks) for _ in group) for group in groups))
     if conn.dialect.driver == "aiosqlite":
         return _aiosqlite_rows(conn, text, params)
     return list(conn.exec_driver_sql(text, params))
@@ -217,16 +262,26 @@ def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Standardized) -> Decision:
     """``matcher.match(record)`` with candidates from this (sync) connection, in one query."""
     std = matcher.standardize(record)
+    return prefetched(conn, matcher, [std]).match(std)
+
+
+def prefetched(conn: Connection, matcher: Matcher, queries: Sequence[Standardized]) -> Matcher:
+    """``for_database(conn, matcher)`` with a ``PrefetchedSource`` holding everything the lookups of
+    ``queries`` will read: their blocks and, when the name counts come from the database, the
+    counts of their names (one statement for a single lookup: each read apart is a trip)."""
     m = for_database(conn, matcher)
-    m.source = PrefetchedSource(conn, (k.key for k in query_keys(std)), prefetch_limit=matcher.blocking.max_block)
-    return m.match(std)
+    tf = m.frequencies if isinstance(m.frequencies, DbTermFrequencies) else None
+    names = {pair for q in queries for pair in lookup_names(q)} if tf is not None else ()
+    m.source = source = PrefetchedSource(conn, {k.key for q in queries for k in query_keys(q)},
+                                         prefetch_limit=matcher.blocking.max_block, names=names)
+    if tf is not None:
+        tf.prime(source.name_counts)
+    return m
 
 
 def for_database(conn: Connection, matcher: Matcher) -> Matcher:
     """A copy of ``matcher`` with the thresholds for the size of this database's student table, and
     the database's name counts as its term frequencies unless it was given its own."""
-    from .namecounts import DbTermFrequencies  # (here: only this function of the module uses it)
-
     m = copy.copy(matcher)
     m.thresholds = matcher.thresholds.for_population(population(conn))
     if m.frequencies is None:  # a name's share counts once a single occurrence reaches the tf_min_u cap

@@ -64,6 +64,15 @@ def names_of(std: Standardized) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def lookup_names(std: Standardized) -> tuple[tuple[str, str], ...]:
+    """The (field, value) pairs a lookup of ``std`` may read: its first and last name in their own
+    fields and, for the reading with the two given the other way round, in each other's (an agreeing
+    name's weight uses the candidate's value, equal to the query's)."""
+    first, last = std.first_key, std.last_key
+    pairs = (("first_name", first), ("last_name", last), ("first_name", last), ("last_name", first))
+    return tuple(p for p in pairs if p[1])
+
+
 def tally(stds: Iterable[Standardized]) -> Counts:
     """The name counts of these versions (standardised records)."""
     return Counter(pair for std in stds for pair in names_of(std))
@@ -182,8 +191,8 @@ _CACHE: dict[str, _Cached] = {}
 class DbTermFrequencies:
     """``count``, ``frequency`` and ``totals`` as ``TermFrequencies`` answers them, from ``ssid_name_counts``.
 
-    Reads through ``conn`` (a sync connection: the matcher runs inside ``run_sync``): one point
-    query per value not yet cached, one ``sum`` per field for the totals, both kept for ``ttl``
+    Reads through ``conn`` (a sync connection: the matcher runs inside ``run_sync``): the counts a
+    lookup needs come with its candidates (``prime``), any other value with one point query, one ``sum`` per field for the totals, both kept for ``ttl``
     seconds per database URL (plain dict operations: safe across threads for this use).
 
     ``min_total``: below that many counted values in a field, ``frequency`` gives None and the
@@ -216,6 +225,10 @@ class DbTermFrequencies:
             cached.totals = totals
         return cached.totals
 
+    def prime(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Take these counts, read with the candidates (``candidates.PrefetchedSource``), as current."""
+        self._cached().counts.update(counts)
+
     def count(self, field_name: str, value: str) -> int:
         """How many stored versions carry this value (0 when none or empty)."""
         if not value:
@@ -234,4 +247,5 @@ class DbTermFrequencies:
         return max(self.count(field_name, value), 1) / total
 
 
-__all__ = ["CACHE_TTL", "DbTermFrequencies", "add", "deferred", "fill_from_aliases", "tally", "tally_stored"]
+__all__ = ["CACHE_TTL", "DbTermFrequencies", "add", "deferred", "fill_from_aliases", "lookup_names", "tally",
+           "tally_stored"]

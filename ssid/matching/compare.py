@@ -156,7 +156,12 @@ def compare_school(a: Standardized, b: Standardized) -> Level:
 
 
 def compare(q: Standardized, c: Standardized) -> dict[str, Level]:
-    """The level of every field for query ``q`` against candidate ``c``.
+    """The level of every field for query ``q`` against candidate ``c``, by field name."""
+    return dict(zip(FIELDS, compare_levels(q, c)))
+
+
+def compare_levels(q: Standardized, c: Standardized) -> tuple[Level, ...]:
+    """``compare(q, c)``'s levels as a tuple in ``FIELDS`` order.
 
     Runs for every version of every candidate of every lookup, so the common outcomes (a side
     blank, the values equal) are settled inline, exactly as the ``compare_*`` functions above
@@ -181,11 +186,11 @@ def compare(q: Standardized, c: Standardized) -> dict[str, Level]:
     a, b = q.district, c.district  # compare_school
     school = (_MISSING if not a or not b else _DIFFERENT if a != b else
               _SAME_BUILDING if q.building and q.building == c.building else _SAME_DISTRICT)
-    return {
-        "first_name": first, "middle_name": middle, "last_name": last, "birth_date": birth, "gender": gender,
-        "birth_city": city, "race_ethnicity": race, "native_language": language, "ssn": ssn,
-        "mothers_maiden_name": maiden, "school": school,
-    }
+    return first, middle, last, birth, gender, city, race, language, ssn, maiden, school
+
+
+#: where the names sit in ``compare_levels``' tuple
+FIRST_AT, LAST_AT = FIELDS.index("first_name"), FIELDS.index("last_name")
 
 
 def name_levels(q: Standardized, c: Standardized) -> tuple[Level, Level]:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from .blocking import BlockingConfig, CandidateRow, CandidateSource, gather, query_keys
-from .compare import Level, compare, name_levels, one_misspelling_apart
-from .decide import Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
+from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource, gather, query_keys
+from .compare import FIELDS, FIRST_AT, LAST_AT, Level, compare_levels, name_levels, one_misspelling_apart
+from .decide import POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
 from .explain import Explanation, record_dict
 from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
-from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels
+from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels, total_weight
 
 _FIRST_AGREES = (Level.EXACT, Level.JW_92, Level.NICKNAME, Level.TOKEN_SUBSET)
 _LAST_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
@@ -83,37 +83,54 @@ class Matcher:
 
     # ---- scoring ----
 
-    def score_pair(self, q: Standardized, c: Standardized
-                   ) -> tuple[tuple[FieldScore, ...], float, tuple[str, ...], bool]:
-        """Per-field weights, total, hard conflicts and whether the names were read swapped."""
-        levels = compare(q, c)
-        fields, total = score_levels(levels, q, c, self.params, self.frequencies)
-        swapped = False
-        if levels["first_name"] not in _FIRST_AGREES and levels["last_name"] not in _LAST_AGREES:
+    def reading(self, q: Standardized, c: Standardized, memo: dict[tuple[str, str], float] | None = None
+                ) -> tuple[tuple[Level, ...], float, Standardized, bool]:
+        """The best reading of a pair: its levels (``FIELDS`` order), total weight, the query as
+        read (names swapped or not) and whether they were swapped. The names are read the other
+        way round only when neither agrees, and kept so only when that scores higher."""
+        levels = compare_levels(q, c)
+        total = total_weight(levels, c, self.params, self.frequencies, memo)
+        if levels[FIRST_AT] not in _FIRST_AGREES and levels[LAST_AT] not in _LAST_AGREES:
             qs = _swapped(q)
             s_first, s_last = name_levels(qs, c)  # the swapped reading changes these levels only
             if _swap_reading_fits(s_first, s_last, qs, c):
-                s_levels = {**levels, "first_name": s_first, "last_name": s_last}  # == compare(qs, c)
-                s_fields, s_total = score_levels(s_levels, qs, c, self.params, self.frequencies)
+                s_levels = (s_first, *levels[FIRST_AT + 1:LAST_AT], s_last, *levels[LAST_AT + 1:])
+                s_total = total_weight(s_levels, c, self.params, self.frequencies, memo)
                 penalty = self.params.weight("name_order", Level.SWAPPED)
                 if s_total + penalty > total:
-                    fields = (*s_fields, FieldScore("name_order", str(Level.SWAPPED), penalty))
-                    total, levels, q, swapped = s_total + penalty, s_levels, qs, True
-        return fields, total, hard_conflicts(q, c, levels, self.frequencies), swapped
+                    return s_levels, s_total + penalty, qs, True
+        return levels, total, q, False
+
+    def score_pair(self, q: Standardized, c: Standardized
+                   ) -> tuple[tuple[FieldScore, ...], float, tuple[str, ...], bool]:
+        """Per-field weights, total, hard conflicts and whether the names were read swapped."""
+        levels, total, qq, swapped = self.reading(q, c)
+        by_field = dict(zip(FIELDS, levels))
+        fields, _ = score_levels(by_field, qq, c, self.params, self.frequencies)
+        if swapped:
+            fields = (*fields, FieldScore("name_order", str(Level.SWAPPED), self.params.weight("name_order",
+                                                                                                Level.SWAPPED)))
+        return fields, total, hard_conflicts(qq, c, by_field, self.frequencies), swapped
 
     def score_student(self, q: Standardized, rows: Sequence[CandidateRow], found_by: Iterable[str] = ()
                       ) -> ScoredCandidate:
         """Score every stored version (alias) of one student and keep the best."""
-        best: tuple[CandidateRow, tuple[FieldScore, ...], float, tuple[str, ...], bool] | None = None
-        for row in rows:
-            fields, total, conflicts, swapped = self.score_pair(q, row.record)
-            if best is None or total > best[2]:
-                best = (row, fields, total, conflicts, swapped)
-        if best is None:
+        if not rows:
             raise ValueError("a student needs at least one version to be scored")
-        row, fields, total, conflicts, swapped = best
+        row = rows[0] if len(rows) == 1 else self._best_version(q, rows, {})[1]
+        fields, total, conflicts, swapped = self.score_pair(q, row.record)
         return ScoredCandidate(row.student_id, row.version, total, confidence(total, self.params.prior),
                                fields, conflicts, tuple(found_by), swapped)
+
+    def _best_version(self, q: Standardized, rows: Sequence[CandidateRow], memo: dict[tuple[str, str], float]
+                      ) -> tuple[float, CandidateRow]:
+        """(total weight, version) of a student's best-scoring version (the first, on a tie)."""
+        best_total, best_row = self.reading(q, rows[0].record, memo)[1], rows[0]
+        for row in rows[1:]:
+            total = self.reading(q, row.record, memo)[1]
+            if total > best_total:
+                best_total, best_row = total, row
+        return best_total, best_row
 
     def compare_records(self, a: StudentRecord | Standardized, b: StudentRecord | Standardized,
                         student_id: str = "") -> ScoredCandidate:
@@ -127,7 +144,7 @@ class Matcher:
             raise ValueError("Matcher.match needs a candidate source")
         q = self.standardize(record)
         found = gather(query_keys(q), self.source, self.blocking)
-        scored = [self.score_student(q, rows, found.found_by.get(sid, ())) for sid, rows in found.rows.items()]
+        scored = self._score_ranked(q, found)
         verdict = decide(scored, self.thresholds, found.incomplete)
         top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:self.explain_limit]
         records = {}
@@ -138,10 +155,30 @@ class Matcher:
             outcome=verdict.outcome, student_id=verdict.student_id, reason=verdict.reason,
             returned=tuple(c.student_id for c in verdict.candidates), query=q.raw.to_dict(),
             standardized=record_dict(q), keys=found.reports, candidates=tuple(top), candidate_records=records,
-            candidates_scored=len(scored), thresholds=_thresholds_dict(self.thresholds),
+            candidates_scored=len(found.rows), thresholds=_thresholds_dict(self.thresholds),
             parameters_version=self.params.version,
         )
         return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)
+
+
+    def _score_ranked(self, q: Standardized, found: Candidates) -> list[ScoredCandidate]:
+        """The students ``decide`` and the explanation look at, scored in full: the best
+        ``explain_limit`` by weight, and on to the first after the best that is no possible twin
+        (the rival for the margin). Every student is ranked by its total weight alone; building
+        field scores and conflicts for the rest (most of a lookup at ten million students) would
+        change nothing: ``decide`` and the explanation read the best-ranked candidates only."""
+        memo: dict[tuple[str, str], float] = {}
+        ranked = sorted(((*self._best_version(q, rows, memo), sid) for sid, rows in found.rows.items()),
+                        key=lambda t: (-t[0], t[2]))
+        out: list[ScoredCandidate] = []
+        rival = False
+        for _, row, sid in ranked:
+            if len(out) >= self.explain_limit and rival:
+                break
+            c = self.score_student(q, [row], found.found_by.get(sid, ()))
+            rival = rival or (bool(out) and POSSIBLE_TWIN not in c.conflicts)
+            out.append(c)
+        return out
 
 
 def _swapped(q: Standardized) -> Standardized:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import FIELD_LEVELS, Level
+from .compare import FIELD_LEVELS, FIELDS, Level
 from .standardize import Standardized
 
 TF_VALUE = {"first_name": "first_key", "last_name": "last_key"}
@@ -196,13 +196,62 @@ _EXACT = Level.EXACT
 def _tf_score(name: str, level: Level, c: Standardized, params: Parameters, frequencies: TermFrequencies
               ) -> FieldScore:
     """An agreeing name's score: u is the candidate's value's own frequency, when it has one."""
-    w = params.weight(name, level)
-    adj = 0.0
-    f = frequencies.frequency(name, getattr(c, TF_VALUE[name]))
-    if f is not None:
-        tf_w = math.log2(params.m(name, level) / max(f, params.tf_min_u))
-        adj, w = tf_w - w, tf_w
+    w, adj = _tf_weight(name, level, getattr(c, TF_VALUE[name]), params, frequencies)
     return FieldScore(name, str(level), w, adj)
+
+
+def _tf_weight(name: str, level: Level, value: str, params: Parameters, frequencies: TermFrequencies
+               ) -> tuple[float, float]:
+    """(weight, tf adjustment) of a name agreeing at ``level`` on this value."""
+    w = params.weight(name, level)
+    f = frequencies.frequency(name, value)
+    if f is None:
+        return w, 0.0
+    tf_w = math.log2(params.m(name, level) / max(f, params.tf_min_u))
+    return tf_w, tf_w - w
+
+
+def total_weight(levels: Sequence[Level], c: Standardized, params: Parameters,
+                 frequencies: TermFrequencies | None = None, memo: dict[tuple[str, str], float] | None = None
+                 ) -> float:
+    """``score_levels(dict(zip(FIELDS, levels)), q, c, params, frequencies)[1]``, bit for bit (the
+    same weights added in the same order), without building the field scores.
+
+    What a lookup ranks every candidate version by; only the few it shows are scored in full.
+    ``memo``: agreeing names' weights by (field, value), kept by the caller for one lookup."""
+    table, tf_at = _level_weights(params)
+    if frequencies is None:
+        tf_at = frozenset()
+    total = 0.0
+    for i, level in enumerate(levels):
+        if level == _EXACT and i in tf_at:
+            name = FIELDS[i]
+            value = getattr(c, TF_VALUE[name])
+            w = memo.get((name, value)) if memo is not None else None
+            if w is None:
+                w = _tf_weight(name, level, value, params, frequencies)[0]  # type: ignore[arg-type]
+                if memo is not None:
+                    memo[(name, value)] = w
+            total += w
+        else:
+            total += table[i].get(level, 0.0)
+    return total
+
+
+#: id(parameters) -> (parameters, per field position {level: weight}), as ``_FIELD_SCORES``
+_LEVEL_WEIGHTS: dict[int, tuple[Parameters, list[dict[str, float]], frozenset[int]]] = {}
+
+
+def _level_weights(params: Parameters) -> tuple[list[dict[str, float]], frozenset[int]]:
+    """(per field position {level: weight}, the positions of the term-frequency fields)."""
+    got = _LEVEL_WEIGHTS.get(id(params))
+    if got is None or got[0] is not params:
+        if len(_LEVEL_WEIGHTS) >= 64:
+            _LEVEL_WEIGHTS.clear()
+        table = [{level: params.weight(name, level) for level in FIELD_LEVELS[name]} for name in FIELDS]
+        tf_at = frozenset(FIELDS.index(name) for name in params.tf_fields if name in FIELDS)
+        got = _LEVEL_WEIGHTS[id(params)] = (params, table, tf_at)
+    return got[1], got[2]
 
 
 def _plain_score(table: dict[tuple[str, str], FieldScore], params: Parameters, name: str, level: Level

@@ -87,3 +87,39 @@ async def test_a_lookup_reads_its_candidates_with_one_statement(store, users, db
         assert reads == []  # aiosqlite's own execute_fetchall: one trip to its thread, not four
     else:
         assert len(reads) == 1
+
+
+async def test_a_lookup_reads_its_name_counts_with_its_candidates(store, users, db_url):
+    """Production lookups weigh names by the database's counts: those of the query's names come
+    in the same statement as the candidates, never one point query per name."""
+    from ssid.db import namecounts
+    from ssid.db.candidates import prefetched
+
+    for values in (AMARA, {**AMARA, "LegalFirstName": "Adaeze"}, {**AMARA, "BirthDate": "2016-04-12"}):
+        await create(store, values)
+    namecounts._CACHE.clear()
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    probe = Matcher().standardize(match_record({**AMARA, "LegalFirstName": "Adaeze"}))
+    async with store.read() as conn:
+        await match(conn, Matcher(), match_record({**AMARA, "LegalFirstName": "Zed"}))  # table size and totals
+        event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            d = await match(conn, Matcher(), probe)
+            m = await conn.run_sync(lambda c: prefetched(c, Matcher(), [probe]))
+        finally:
+            event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+        stored = dict(((f, v), n) for f, v, n in (await conn.exec_driver_sql(
+            "SELECT field, value, n FROM ssid_name_counts")).all())
+    assert d.outcome == Outcome.MATCH and d.explanation.candidates_scored == 2  # Adaeze and her twin
+    assert [s for s in seen if "ssid_name_counts" in s and "ssid_block_keys" not in s] == []
+    assert len([s for s in seen if "ssid_block_keys" in s]) == (0 if db_url.startswith("sqlite") else 2)
+    asked = namecounts.lookup_names(probe)
+    assert asked == (("first_name", "ADAEZE"), ("last_name", "OKAFOR"), ("first_name", "OKAFOR"),
+                     ("last_name", "ADAEZE"))
+    assert m.source.name_counts == {pair: stored.get(pair, 0) for pair in asked}
+    assert m.source.name_counts[("last_name", "OKAFOR")] == 3 and m.source.name_counts[("first_name", "OKAFOR")] == 0
+    assert all(m.frequencies.count(f, v) == n for (f, v), n in m.source.name_counts.items())

@@ -19,11 +19,11 @@ from ssid.matching import (DEFAULT_PARAMETERS, FieldScore, Matcher, Thresholds,
                            compare, standardize)
 from ssid.matching.blocking import _query_keys, gather, query_keys
 from ssid.matching.compare import (Level, compare_birth_date, compare_city, compare_exact, compare_name,
-                                   compare_school, compare_ssn, name_levels)
+                                   compare_levels, compare_school, compare_ssn, name_levels)
 from ssid.matching.explain import candidate_dict, record_dict
 from ssid.matching.phonetic import phonetic
 from ssid.matching.standardize import swap_names
-from ssid.matching.weights import TF_VALUE, score_levels
+from ssid.matching.weights import TF_VALUE, score_levels, total_weight
 from ssid.population import generate_population, generate_queries
 
 
@@ -125,6 +125,8 @@ def test_field_scores_and_totals_are_bit_for_bit_the_plain_sum(world, with_count
         fields, total = score_levels(levels, q, c, DEFAULT_PARAMETERS, freqs)
         want_fields, want_total = plain_score_levels(levels, c, DEFAULT_PARAMETERS, freqs)
         assert fields == want_fields and total == want_total  # exact: same additions, same order
+        assert total_weight(tuple(levels.values()), c, DEFAULT_PARAMETERS, freqs) == want_total  # what ranks
+        assert compare_levels(q, c) == tuple(levels.values())
         adjusted += any(f.tf_adjustment for f in fields)
     assert (adjusted > 0) == with_counts
 
@@ -176,3 +178,56 @@ def test_query_keys_are_cached_by_value(world):
         assert query_keys(q) == _query_keys(q) and query_keys(again) == _query_keys(q)
     hand_built = replace(lookups[0][0], first_canonical=["X"])  # a list: not hashable, answered uncached
     assert query_keys(hand_built) == _query_keys(hand_built)
+
+
+def plain_match(m: Matcher, q):
+    """``Matcher.match`` as first written: every version of every candidate scored in full."""
+    from ssid.matching.decide import confidence, decide
+    from ssid.matching.engine import Decision, _thresholds_dict
+    from ssid.matching.explain import Explanation
+    from ssid.matching.decide import ScoredCandidate
+
+    found = gather(query_keys(q), m.source, m.blocking)
+    scored = []
+    for sid, rows in found.rows.items():
+        best = None
+        for row in rows:
+            levels = plain_compare(q, row.record)
+            fields, total = plain_score_levels(levels, row.record, m.params, m.frequencies)
+            _, _, conflicts, swapped = m.score_pair(q, row.record)
+            if swapped:  # the swapped reading: as score_pair reads it (checked against compare above)
+                fields, total, conflicts, swapped = m.score_pair(q, row.record)
+            if best is None or total > best[2]:
+                best = (row, fields, total, conflicts, swapped)
+        row, fields, total, conflicts, swapped = best
+        scored.append(ScoredCandidate(sid, row.version, total, confidence(total, m.params.prior), fields, conflicts,
+                                      tuple(found.found_by.get(sid, ())), swapped))
+    verdict = decide(scored, m.thresholds, found.incomplete)
+    top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:m.explain_limit]
+    records = {c.student_id: record_dict(next(r for r in found.rows[c.student_id] if r.version == c.version).record)
+               for c in top}
+    e = Explanation(verdict.outcome, verdict.student_id, verdict.reason, tuple(c.student_id for c in verdict.candidates),
+                    q.raw.to_dict(), record_dict(q), found.reports, tuple(top), records, len(scored),
+                    _thresholds_dict(m.thresholds), m.params.version)
+    ranked = sorted(scored, key=lambda c: (-c.weight, c.student_id))
+    return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, e), ranked
+
+
+@pytest.mark.parametrize("limits", [(10, 5), (1, 1)])
+def test_a_lookup_scores_in_full_only_what_it_shows_and_decides_as_if_it_scored_all(world, limits):
+    """Candidates are ranked by their total weight and only the best are scored in full (field
+    scores, conflicts); decisions and explanations are those of scoring every candidate. With
+    one candidate shown, a possible twin ranked second sends the search on for the rival."""
+    index, freqs, lookups = world
+    explain, k = limits
+    twins_passed = 0
+    for m in (Matcher(source=index, frequencies=freqs, explain_limit=explain,
+                      thresholds=Thresholds(max_candidates=k)),
+              Matcher(source=index, explain_limit=explain, thresholds=Thresholds(max_candidates=k))):
+        for q, cands in lookups:
+            got, (want, ranked) = m.match(q), plain_match(m, q)
+            assert got.to_json() == want.to_json()
+            assert (got.outcome, got.student_id, got.candidates) == (want.outcome, want.student_id, want.candidates)
+            twins_passed += len(ranked) > 1 and "POSSIBLE_TWIN" in ranked[1].conflicts
+            assert got.explanation.candidates_scored == len({c for c in gather(query_keys(q), index).rows})
+    assert twins_passed > 0  # lookups whose second-best student is a possible twin: the rival is further down
