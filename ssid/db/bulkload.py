@@ -1,10 +1,10 @@
 """An initial load into an empty SQLite database builds its indexes once, at the end.
 
 Why: loading millions of legacy students row by row spends most of its time on index inserts
-at random keys. Each row lands in about ten B-tree leaves (its blocking keys, its identity,
+at random keys. Each row lands in about a dozen B-tree leaves (its blocking keys, its identity,
 its audit trail), every dirtied leaf is written to the WAL at each commit and again at the
 checkpoint: measured at 8 million students, 45 KB written per row. An initial load instead
-appends the blocking keys to a plain staging table and drops two secondary indexes;
+appends the blocking keys to a plain staging table and drops three secondary indexes;
 ``finish`` sorts the keys into ``ssid_block_keys`` in one pass and builds the indexes again.
 
 Until ``finish`` has run, the loaded students cannot be found by the matcher. So it runs at
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 STAGE = "ssid_block_keys_load"
 KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial")
 #: secondary indexes an initial load builds at the end instead of row by row
-DEFERRED = ("ix_ssid_students_identity", "ix_ssid_audit_student")
+DEFERRED = ("ix_ssid_students_identity", "ix_ssid_students_status", "ix_ssid_audit_student")
 SORT_THREADS = 2  # helper threads SQLite's sorter may use while finishing (it sorts alone otherwise)
 
 

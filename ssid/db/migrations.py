@@ -16,6 +16,9 @@ TRUNCATE is refused as well.
 
 Migration 6 adds the name counts (``ssid.db.namecounts``) and counts into them every alias
 stored before it, in SQL: a database with millions of students is ready in one step.
+Migration 7 indexes each student's status by ID, so checking that a lookup's candidates are
+active reads a small index instead of each student's row (at ten million students, a minute
+to build once).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .namecounts import fill_from_aliases
-from .schema import NO_DELETE, NO_UPDATE, metadata, name_counts_t, version_t
+from .schema import NO_DELETE, NO_UPDATE, metadata, name_counts_t, students_t, version_t
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,12 @@ async def _v6(conn: AsyncConnection) -> None:
     log.info("SSID database: names of %d stored versions counted", counted)
 
 
+async def _v7(conn: AsyncConnection) -> None:
+    """The active check of every lookup candidate answered from an index (``ix_ssid_students_status``)."""
+    index = next(i for i in students_t.indexes if i.name == "ix_ssid_students_status")
+    await conn.run_sync(lambda c: index.create(c, checkfirst=True))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "SSID tables: ID registry, students, aliases, blocking keys, deactivations, "
                  "reactivations, audit, users", _v1),
@@ -145,6 +154,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "web UI: password hashes, sessions, sign-in attempts, user districts/buildings, activity", _v4),
     Migration(5, "decisions with explanations and timings (append-only), server heartbeats", _v5),
     Migration(6, "name counts (term frequencies) of every stored version, counted from the aliases", _v6),
+    Migration(7, "index of each student's status by ID, read for every lookup candidate", _v7),
 )
 LATEST = MIGRATIONS[-1].version
 

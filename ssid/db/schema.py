@@ -68,6 +68,8 @@ students_t = Table(
     Column("request_key", String(128), nullable=True),  # TransactionId / Idempotency-Key
     Column("row_version", Integer, nullable=False),
     Index("ix_ssid_students_identity", "identity_key"),
+    # every candidate of every lookup is checked active: answered from this index alone
+    Index("ix_ssid_students_status", "student_id", "status"),
     # unique where given; legacy and most rows have none, and a partial index costs them nothing
     Index("uq_ssid_students_request_key", "request_key", unique=True,
           sqlite_where=text("request_key IS NOT NULL"), postgresql_where=text("request_key IS NOT NULL")),

@@ -99,9 +99,9 @@ async def test_the_migration_counts_the_students_stored_before_it(store, users, 
     assert want[("first_name", "AMY")] == 1
     async with store.write() as conn:  # the database as it was before migration 6
         await conn.execute(text("DROP TABLE ssid_name_counts"))
-        await conn.execute(delete(version_t).where(version_t.c.version == 6))
-    assert await store.migrate() == ["6: name counts (term frequencies) of every stored version, counted from the "
-                                     "aliases"]
+        await conn.execute(delete(version_t).where(version_t.c.version >= 6))
+    assert (await store.migrate())[0] == ("6: name counts (term frequencies) of every stored version, counted from "
+                                          "the aliases")
     assert await stored(store) == want
     assert await store.migrate() == []
 

@@ -123,3 +123,30 @@ async def test_a_lookup_reads_its_name_counts_with_its_candidates(store, users, 
     assert m.source.name_counts == {pair: stored.get(pair, 0) for pair in asked}
     assert m.source.name_counts[("last_name", "OKAFOR")] == 3 and m.source.name_counts[("first_name", "OKAFOR")] == 0
     assert all(m.frequencies.count(f, v) == n for (f, v), n in m.source.name_counts.items())
+
+
+async def test_migration_7_indexes_status_and_the_prefetch_reads_it(store, users, db_url):
+    """A database from before migration 7 gets the status index; on SQLite the prefetch then
+    checks each candidate's status from that index alone, never from the student's row."""
+    from sqlalchemy import delete, text
+
+    from ssid.db.candidates import _PREFETCH
+    from ssid.db.schema import version_t
+
+    amara = await create(store)
+    async with store.write() as conn:
+        await conn.execute(text("DROP INDEX ix_ssid_students_status"))
+        await conn.execute(delete(version_t).where(version_t.c.version == 7))
+    assert await store.migrate() == ["7: index of each student's status by ID, read for every lookup candidate"]
+    assert await store.migrate() == []
+    async with store.read() as conn:
+        if db_url.startswith("sqlite"):
+            plan = " | ".join(r[3] for r in (await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + _PREFETCH.format("?", "?", "?"), ("BL|x", 500, "active"))).all())
+            assert "USING COVERING INDEX ix_ssid_students_status" in plan, plan
+        else:
+            found = await conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                               "'ix_ssid_students_status'")
+            assert "(student_id, status)" in found.scalar()
+        d = await match(conn, Matcher(), match_record(AMARA))
+    assert d.outcome == Outcome.MATCH and d.student_id == amara.student_id
