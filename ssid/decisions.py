@@ -26,9 +26,12 @@ transaction, so a decision is stored exactly when the change it explains is comm
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,29 +69,63 @@ def _mask_ssn(value: Any) -> str:
 
 
 _SCALARS = (int, float, bool, type(None))
+#: every spelling of the key "ssn" (the test is case-blind); a set, as each key of each
+#: explanation is tested
+_SSN_KEYS = frozenset("".join(c) for c in itertools.product("sS", "sS", "nN"))
 
 
 def _is_ssn_key(key: Any) -> bool:
-    return (len(key) == 3 and key.lower() == "ssn") if type(key) is str else str(key).lower() == "ssn"
+    return key in _SSN_KEYS if type(key) is str else str(key).lower() == "ssn"
 
 
 def masked(data: Any) -> Any:
     """A copy with every SSN (a key named ssn/SSN, or an SSN blocking key ``SSN|...``) masked.
 
-    Every stored explanation goes through here (a batch file: each row), so the common cases
-    are tested first by exact type."""
+    Every stored explanation goes through here (a batch file: each row), so plain values are
+    settled in the loop over a container, without a call each."""
     kind = type(data)
     if kind is str:
         return "SSN|" + _mask_ssn(data[4:]) if data.startswith("SSN|") else data
     if kind in _SCALARS:
         return data
     if kind is dict or isinstance(data, Mapping):
-        return {k: (_mask_ssn(v) if _is_ssn_key(k) and v not in (None, "") else masked(v)) for k, v in data.items()}
+        out = {}
+        for k, v in data.items():
+            if _is_ssn_key(k) and v not in (None, ""):
+                out[k] = _mask_ssn(v)
+            elif type(v) is str:
+                out[k] = "SSN|" + _mask_ssn(v[4:]) if v.startswith("SSN|") else v
+            elif type(v) in _SCALARS:
+                out[k] = v
+            else:
+                out[k] = masked(v)
+        return out
     if kind is list or kind is tuple or isinstance(data, (list, tuple)):
-        return [masked(v) for v in data]
+        return [v if type(v) in _SCALARS or (type(v) is str and not v.startswith("SSN|")) else masked(v)
+                for v in data]
     if isinstance(data, str) and data.startswith("SSN|"):
         return "SSN|" + _mask_ssn(data[4:])
     return data
+
+
+#: what ``Explanation.to_dict()`` holds, and the parts of it that can carry an SSN (the query, its
+#: standardised form and the candidates' records by field name; blocking keys, also in found_by)
+_EXPLANATION_KEYS = frozenset({"outcome", "student_id", "reason", "returned", "query", "standardized", "keys",
+                               "candidates", "candidate_records", "candidates_scored", "incomplete", "thresholds",
+                               "parameters_version"})
+
+
+def _masked_explanation(d: Mapping[str, Any]) -> dict[str, Any]:
+    """``masked(d)`` for a matcher explanation, walking only the parts that can hold an SSN (a
+    batch file stores one explanation per row; the rest is field scores and thresholds)."""
+    out = dict(d)
+    out["query"] = masked(d["query"])
+    out["standardized"] = masked(d["standardized"])
+    out["candidate_records"] = {sid: masked(r) for sid, r in d["candidate_records"].items()}
+    out["keys"] = [masked(k) if k["key"].startswith("SSN|") else k for k in d["keys"]]
+    out["candidates"] = [masked(c) if any(k.startswith("SSN|") for k in c["found_by"]) else c
+                         for c in d["candidates"]]
+    return out
 
 
 class EncodedJson(str):
@@ -102,6 +139,8 @@ def explanation_json(explanation: Any) -> str | None:
         return explanation
     if hasattr(explanation, "to_dict"):
         data: Any = explanation.to_dict()
+        if type(data) is dict and data.keys() == _EXPLANATION_KEYS:
+            return _dumps(_masked_explanation(data))
     elif isinstance(explanation, Mapping):
         data = dict(explanation)
     elif isinstance(explanation, str):
@@ -111,7 +150,12 @@ def explanation_json(explanation: Any) -> str | None:
             data = {"text": explanation}
     else:
         raise TypeError(f"explanation must be a Decision, a mapping or text, not {type(explanation).__name__}")
-    return json.dumps(masked(data), sort_keys=True, separators=(",", ":"), default=str)
+    return _dumps(masked(data))
+
+
+def _dumps(data: Any) -> str:
+    """Compact JSON with sorted keys (orjson: UTF-8 text rather than ``\\u`` escapes)."""
+    return orjson.dumps(data, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def outcome_of(decision: Any) -> str:

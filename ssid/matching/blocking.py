@@ -118,7 +118,7 @@ def _query_keys(query: Standardized) -> tuple[QueryKey, ...]:
     return tuple(out.values())
 
 
-_query_keys_cached = lru_cache(maxsize=256)(_query_keys)
+_query_keys_cached = lru_cache(maxsize=8192)(_query_keys)  # a batch chunk asks for each row's keys three times
 
 
 # ---- the candidate source: implemented by the database layer, and in memory below ----

@@ -38,6 +38,48 @@ def test_a_row_carries_the_explanation_as_json_with_ssns_masked():
         "decided_at": 105.0, "correlation_id": "SLF_BATCH 7"}
 
 
+def plain_masked(data):
+    """The masking rule as first written: every key named ssn in any case, every ``SSN|`` key string."""
+    if isinstance(data, str):
+        return "SSN|" + _mask(data[4:]) if data.startswith("SSN|") else data
+    if isinstance(data, dict):
+        return {k: (_mask(v) if str(k).lower() == "ssn" and v not in (None, "") else plain_masked(v))
+                for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain_masked(v) for v in data]
+    return data
+
+
+def _mask(value):
+    v = "".join(ch for ch in str(value or "") if ch.isalnum())
+    return f"*****{v[-4:]}" if len(v) >= 4 else ("*****" if v else "")
+
+
+def test_masking_covers_every_explanation_as_the_plain_rule_does():
+    from ssid.decisions import explanation_json, masked
+    from ssid.matching import Matcher
+    from ssid.population import generate_population, generate_queries
+
+    pop = generate_population(2_000, seed=11)
+    index, freqs = pop.indexed()
+    matcher = Matcher(source=index, frequencies=freqs)
+    with_ssn = 0
+    for q in generate_queries(pop, 300, seed=11):
+        decision = matcher.match(q.record)
+        data = decision.to_dict()
+        got = masked(data)
+        assert got == plain_masked(data) == json.loads(explanation_json(decision))  # (the stored text walks less)
+        text = json.dumps(got)
+        for ssn in {q.record.ssn.replace("-", ""), q.record.ssn} - {""}:
+            with_ssn += 1
+            assert ssn not in text
+    assert with_ssn > 20  # lookups whose query carries an SSN
+    odd = {"SsN": 123456789, "sSn": None, "ssn": "", "Ssn": ["1234"], 7: ("SSN|987654321", 2.5, True, None),
+           "nested": [{"SSN": "12-3"}, ("x", ["SSN|1"])], "snn": "123456789", "ssn_note": "123456789"}
+    assert masked(odd) == plain_masked(odd)
+    assert masked(odd)["SsN"] == "*****6789" and masked(odd)[7][0] == "SSN|*****4321"
+
+
 def test_plain_text_and_missing_explanations():
     assert json.loads(decision_row("api", "error", decided_at=1, explanation="bad birth date")["explanation"]) == {
         "text": "bad birth date"}
