@@ -27,7 +27,7 @@ from .batch_rows import (
 )
 from .catalogue import GENERATE, RETRIEVE, Catalogue
 from .csvlayout import Row
-from .db.candidates import PrefetchedSource, prefetched, slices
+from .db.candidates import PrefetchedSource, prefetched, slices, stored_records
 from .decisions import EncodedJson, explanation_json
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
@@ -107,16 +107,15 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
     matcher = prefetched(conn, job.matcher, [std for _, std, _, _, _ in todo])
     source = matcher.source
     assert isinstance(source, PrefetchedSource)
-    for r, std, row_keys, district, building in todo:
-        decision = matcher.match(std)
+    decided = [(r, std, row_keys, district, building, matcher.match(std))
+               for r, std, row_keys, district, building in todo]
+    records = stored_records(conn, [d.student_id for *_, d in decided if d.outcome == Outcome.MATCH and d.student_id])
+    for r, std, row_keys, district, building, decision in decided:
         facts: list[Fact] = [("key", key, source.sizes.get(key, 0)) for key in row_keys]
         explanation = EncodedJson(explanation_json(decision)) if job.explain else None
         if decision.outcome == Outcome.MATCH and decision.student_id:
             sid = decision.student_id
-            stored = source.stored(sid)
-            if stored is None:  # found through a hot key only: read its versions
-                stored = [rec for (rec,) in conn.execute(select(aliases_t.c.record)
-                                                         .where(aliases_t.c.student_id == sid))]
+            stored = records.get(sid, [])
             facts.append(("student", sid, ("active", len(stored))))
             alias = None
             imported = catalogue.check(r.fields, "import")

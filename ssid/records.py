@@ -114,12 +114,17 @@ class StaleStandardized(ValueError):
     """A stored standardised record was written with another version of ``Standardized``."""
 
 
-def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mapping[str, Any]) -> Standardized:
+def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mapping[str, Any] | None = None
+                           ) -> Standardized:
     """A stored alias (``std_json`` list, or a dict with the field names) back into the matcher's form.
 
     Runs for every candidate version of every lookup, so the stored list is turned into the
     frozen dataclasses directly (``_restore``) rather than through ``from_dict`` and ``__init__``;
-    the result is equal, field by field and type by type, to ``Standardized.from_dict``'s."""
+    the result is equal, field by field and type by type, to ``Standardized.from_dict``'s.
+    ``record``: the raw record stored beside it; None leaves ``raw`` blank (a lookup's candidates:
+    the matcher compares standardised values only)."""
+    if record is None:
+        record = {}
     if type(std) is not list and isinstance(std, Mapping):  # (the list, decoded JSON, is what is stored)
         return Standardized.from_dict({**std, "raw": dict(record)})
     if std and std[0] == STD_LAYOUT and len(std) == len(STD_FIELDS) + 1:

@@ -4,7 +4,10 @@ Why here: the matching engine is pure and synchronous (no database, no event loo
 database only supplies candidates. ``DbCandidateSource`` answers the engine's block requests
 from ``ssid_block_keys`` (clustered by key) joined to the alias history (every version of
 every *active* student; a deactivated ID is never offered as a match) and returns the stored
-standardised records, so nothing is standardised again at lookup time. It works on a *sync*
+standardised records, so nothing is standardised again at lookup time. Those are read from the
+index ``ix_ssid_aliases_std`` alone (one B-tree search per candidate, not an index and a table
+row): a candidate's ``record.raw`` is therefore left blank, as the matcher never reads it;
+``stored_records`` reads the raw records of the few students that need them. It works on a *sync*
 connection: call the engine inside ``AsyncConnection.run_sync`` (``match`` below does), which
 runs it on the async connection without a second thread or event loop.
 
@@ -67,12 +70,12 @@ class DbCandidateSource:
             if total == 0:
                 out.append(Block((), 0))
                 continue
-            q = (select(k.student_id, k.version, aliases_t.c.std, aliases_t.c.record)
+            q = (select(k.student_id, k.version, aliases_t.c.std)
                  .select_from(joined.join(aliases_t, and_(aliases_t.c.student_id == k.student_id,
                                                           aliases_t.c.version == k.version)))
                  .where(where).order_by(k.student_id, k.version).limit(req.limit))
-            rows = tuple(CandidateRow(sid, version, standardized_from_json(std, record))
-                         for sid, version, std, record in self.conn.execute(q))
+            rows = tuple(CandidateRow(sid, version, standardized_from_json(std))
+                         for sid, version, std in self.conn.execute(q))
             out.append(Block(rows, total))
         return out
 
@@ -98,7 +101,7 @@ class PrefetchedSource:
         self.fallback = DbCandidateSource(conn)
         self.sizes: dict[str, int] = {}
         self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
-        self._stored: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._stored: dict[tuple[str, int], Any] = {}
         #: (field, value) -> stored versions carrying it, for every name asked for (0: none)
         self.name_counts: dict[tuple[str, str], int] = dict.fromkeys(names, 0)
         name_parts = _name_slices(self.name_counts)
@@ -118,9 +121,9 @@ class PrefetchedSource:
         self._decoded: dict[tuple[str, int], CandidateRow] = {}
 
     def _take(self, row: tuple[Any, ...]) -> None:
-        kind, key, sid, number, gender, initial, std, record = row
+        kind, key, sid, number, gender, initial, std = row
         if kind == _VERSION:
-            self._stored[(sid, number)] = (std, record)
+            self._stored[(sid, number)] = std
         elif kind == _BLOCK_ROW:
             self._rows.setdefault(key, []).append((sid, number, gender or "", initial or ""))
         elif kind == _KEY_COUNT:
@@ -136,19 +139,11 @@ class PrefetchedSource:
             out.update(_rows(conn, _KEY_COUNTS, [part]))
         return out
 
-    def stored(self, student_id: str) -> list[dict[str, Any]] | None:
-        """The stored matcher records of a prefetched student (every version), or None."""
-        if student_id not in self.versions:
-            return None
-        return [_json(self._stored[(student_id, v)][1]) for v in range(self.versions[student_id])
-                if (student_id, v) in self._stored]
-
     def _row(self, sid: str, version: int) -> CandidateRow:
         got = self._decoded.get((sid, version))
         if got is None:
-            std, record = self._stored[(sid, version)]
             got = self._decoded[(sid, version)] = CandidateRow(sid, version,
-                                                               standardized_from_json(_json(std), _json(record)))
+                                                               standardized_from_json(_json(self._stored[(sid, version)])))
         return got
 
     def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
@@ -184,13 +179,13 @@ _PREFETCH = (
     "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
     "JOIN c ON c.key = k.key JOIN ssid_students s ON s.student_id = k.student_id "
     "WHERE c.n <= {} AND s.status = {}) "
-    "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, a.std, a.record FROM ssid_aliases a "
+    "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, a.std FROM ssid_aliases a "
     "WHERE a.student_id IN (SELECT student_id FROM r) "
-    "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, NULL, NULL FROM r "
-    "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL, NULL FROM c")
+    "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, NULL FROM r "
+    "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL FROM c")
 _KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
 #: the name counts (``ssid_name_counts``) of one field's values, as rows of the prefetch
-_NAME_COUNTS = "SELECT 3, field, value, n, NULL, NULL, NULL, NULL FROM ssid_name_counts WHERE field = '{}' AND value IN ({{}})"
+_NAME_COUNTS = "SELECT 3, field, value, n, NULL, NULL, NULL FROM ssid_name_counts WHERE field = '{}' AND value IN ({{}})"
 
 
 def _names_sql(values: Mapping[str, Sequence[str]], first: bool = False) -> str:
@@ -220,6 +215,18 @@ def _name_slices(names: Iterable[tuple[str, str]], size: int = 500) -> list[dict
                 out.append({})
             out[i][field] = list(part)
     return out
+
+
+def stored_records(conn: Connection, student_ids: Iterable[str]) -> dict[str, list[Any]]:
+    """The stored matcher records (``ssid_aliases.record``, every version in order) of these students."""
+    out: dict[str, list[Any]] = {}
+    for part in slices(sorted(set(student_ids))):
+        for sid, _, record in _rows(conn, _RECORDS, [part]):
+            out.setdefault(sid, []).append(_json(record))
+    return out
+
+
+_RECORDS = "SELECT student_id, version, record FROM ssid_aliases WHERE student_id IN ({}) ORDER BY student_id, version"
 
 
 def _rows(conn: Connection, sql: str, groups: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:

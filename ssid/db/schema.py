@@ -87,6 +87,18 @@ aliases_t = Table(
     UniqueConstraint("student_id", "version", name="uq_ssid_alias_version"),
 )
 
+#: every lookup candidate's standardised record, read from an index alone (one B-tree search per
+#: candidate instead of an index and then the table row). Created by migration 8 and by initial
+#: loads (``bulkload``), with DDL per dialect: PostgreSQL cannot put a JSON column in an index key
+#: (it has no btree operator class), it carries it as an INCLUDE column instead.
+ALIAS_STD_INDEX = "ix_ssid_aliases_std"
+
+
+def alias_std_index_ddl(dialect: str) -> str:
+    cols = "(student_id, version) INCLUDE (std)" if dialect == "postgresql" else "(student_id, version, std)"
+    return f"CREATE INDEX IF NOT EXISTS {ALIAS_STD_INDEX} ON ssid_aliases {cols}"
+
+
 block_keys_t = Table(
     "ssid_block_keys", metadata,
     Column("key", String(96), primary_key=True),

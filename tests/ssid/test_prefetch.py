@@ -11,9 +11,9 @@ from __future__ import annotations
 from sqlalchemy import event, func, select
 
 from ssid import maintenance as m
-from ssid.db.candidates import PrefetchedSource, match
+from ssid.db.candidates import PrefetchedSource, match, stored_records
 from ssid.db.schema import aliases_t, block_keys_t
-from ssid.matching import Matcher, Outcome, TermFrequencies, query_keys
+from ssid.matching import Matcher, Outcome, StudentRecord, TermFrequencies, query_keys
 from ssid.matching.standardize import Standardized
 from ssid.population import generate_population
 from ssid.records import index, match_record, standardized_from_json
@@ -44,6 +44,12 @@ def test_stored_records_are_rebuilt_as_from_dict_builds_them():
         assert type(got.birth_date) is type(want.birth_date) and type(got.first_canonical) is tuple
 
 
+async def _alias(store, student_id, version):
+    async with store.read() as conn:
+        return (await conn.execute(select(aliases_t.c.std, aliases_t.c.record).where(
+            aliases_t.c.student_id == student_id, aliases_t.c.version == version))).one()
+
+
 async def test_the_prefetch_counts_reads_and_keeps_what_the_plain_queries_give(store, users):
     amara = await create(store)
     await _do(store, m.modify, amara.student_id, {"LegalLastName": "Bello"}, users["ann"])  # a second version
@@ -54,14 +60,20 @@ async def test_the_prefetch_counts_reads_and_keeps_what_the_plain_queries_give(s
     keys = [k.key for k in query_keys(probe)]
     async with store.read() as conn:
         source = await conn.run_sync(lambda c: PrefetchedSource(c, keys))
+        records = await conn.run_sync(lambda c: stored_records(c, [amara.student_id, dup.student_id]))
         counts = await conn.run_sync(lambda c: PrefetchedSource.count(c, keys))
         plain = dict((await conn.execute(select(block_keys_t.c.key, func.count()).where(block_keys_t.c.key.in_(keys))
                                          .group_by(block_keys_t.c.key))).all())
         versions = (await conn.execute(select(aliases_t.c.record).where(aliases_t.c.student_id == amara.student_id)
                                        .order_by(aliases_t.c.version))).scalars().all()
     assert source.sizes == counts == plain and sum(plain.values()) > 0  # every status counted
-    assert source.versions[amara.student_id] == 2 and source.stored(amara.student_id) == list(versions)
-    assert dup.student_id not in source.versions and source.stored(dup.student_id) is None  # never offered
+    assert source.versions[amara.student_id] == 2 and records[amara.student_id] == list(versions)
+    assert dup.student_id not in source.versions  # never offered
+    assert len(records[dup.student_id]) == 1  # (its records are there for whoever asks)
+    for v in range(2):  # a candidate is the stored standardised record; its raw record is left blank
+        row = source._row(amara.student_id, v)
+        assert row.record == standardized_from_json(*(await _alias(store, amara.student_id, v)))
+        assert row.record.raw == StudentRecord()
     assert twin.student_id in source.versions
 
 
@@ -125,9 +137,10 @@ async def test_a_lookup_reads_its_name_counts_with_its_candidates(store, users, 
     assert all(m.frequencies.count(f, v) == n for (f, v), n in m.source.name_counts.items())
 
 
-async def test_migration_7_indexes_status_and_the_prefetch_reads_it(store, users, db_url):
-    """A database from before migration 7 gets the status index; on SQLite the prefetch then
-    checks each candidate's status from that index alone, never from the student's row."""
+async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db_url):
+    """A database from before migration 7 gets the status index and the standardised-record
+    index; on SQLite the prefetch then reads both from those indexes alone, never from the
+    students' or the aliases' rows."""
     from sqlalchemy import delete, text
 
     from ssid.db.candidates import _PREFETCH
@@ -136,17 +149,22 @@ async def test_migration_7_indexes_status_and_the_prefetch_reads_it(store, users
     amara = await create(store)
     async with store.write() as conn:
         await conn.execute(text("DROP INDEX ix_ssid_students_status"))
-        await conn.execute(delete(version_t).where(version_t.c.version == 7))
-    assert await store.migrate() == ["7: index of each student's status by ID, read for every lookup candidate"]
+        await conn.execute(text("DROP INDEX ix_ssid_aliases_std"))
+        await conn.execute(delete(version_t).where(version_t.c.version >= 7))
+    assert await store.migrate() == ["7: index of each student's status by ID, read for every lookup candidate",
+                                     "8: index of each alias's standardised record by student, read for every "
+                                     "lookup candidate"]
     assert await store.migrate() == []
     async with store.read() as conn:
         if db_url.startswith("sqlite"):
             plan = " | ".join(r[3] for r in (await conn.exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + _PREFETCH.format("?", "?", "?"), ("BL|x", 500, "active"))).all())
             assert "USING COVERING INDEX ix_ssid_students_status" in plan, plan
+            assert "SEARCH a USING COVERING INDEX ix_ssid_aliases_std" in plan, plan
         else:
-            found = await conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = "
-                                               "'ix_ssid_students_status'")
-            assert "(student_id, status)" in found.scalar()
+            found = dict((await conn.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+                                                     "('ix_ssid_students_status', 'ix_ssid_aliases_std')")).all())
+            assert "(student_id, status)" in found["ix_ssid_students_status"]
+            assert "(student_id, version) INCLUDE (std)" in found["ix_ssid_aliases_std"]
         d = await match(conn, Matcher(), match_record(AMARA))
     assert d.outcome == Outcome.MATCH and d.student_id == amara.student_id
