@@ -57,6 +57,7 @@ from .batch_rows import (
 from .batch_write import ChunkWriter, WriteHistory
 from .config import Settings
 from .csvlayout import LayoutError, header
+from .db.engine import bound_wal
 from .db.schema import students_t
 from .legacy import Chunk, chunks, scan
 from .matching import Matcher
@@ -183,6 +184,7 @@ class BatchRunner:
                 w.writerow(header(self.store.catalogue, output=True))
                 async for chunk in planned:
                     results = await self._apply(chunk, sha, actor, group, len(names))
+                    await bound_wal(self.store.engine)  # planners read all the time: the WAL never rewinds by itself
                     for r, res in zip(chunk.rows, results):
                         echo = [""] * len(names) if isinstance(r, list) else [r.fields[n] for n in names]
                         if res.student_id:

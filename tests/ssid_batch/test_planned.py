@@ -146,3 +146,35 @@ async def test_bulk_claimed_ids_skip_every_id_used_before(store):
     assert store.issuer.collisions == 3  # draws lost: 1, 3, and 2 the second time
     async with store.read() as conn:
         assert [await store.id_use(i, conn) for i in got] == ["issued"] * 3
+
+
+async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypatch):
+    """Planners read all the time, so SQLite never rewinds its WAL by itself: the batch
+    checkpoints and truncates it after a chunk once it passes the limit (here: any size)."""
+    from ssid.batch import BatchRunner
+    from ssid.db import engine as ssid_engine
+
+    pop = generate_population(600, seed=9)
+    db = tmp_path / "ssid.db"
+    store = SsidStore.from_url(f"sqlite+aiosqlite:///{db}", settings)
+    await store.migrate()
+    wal = tmp_path / "ssid.db-wal"
+    assert await ssid_engine.bound_wal(store.engine, limit=1 << 40) is False  # under the limit: nothing done
+    ran: list[bool] = []
+    real = ssid_engine.bound_wal
+
+    async def tight(engine, limit=0):
+        ran.append(await real(engine, limit=0))
+        assert wal.stat().st_size == 0  # every checkpoint completed: no reader holds the log now
+        return ran[-1]
+
+    monkeypatch.setattr("ssid.batch.bound_wal", tight)
+    rows = [layout_row(s.record) for s in pop.students]
+    report = await BatchRunner(store, user="bench", workers=2, chunk_rows=100).run(
+        write_layout(tmp_path / "in.csv", store.catalogue, rows), tmp_path / "out.csv")
+    assert report.rows == 600 and sum(report.counts.values()) == 600
+    assert len(ran) == 6 and all(ran)
+    async with store.read() as conn:  # everything written is in the database, the log is empty
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM ssid_students")).scalar() == report.counts["NEW"]
+    assert wal.stat().st_size == 0
+    await store.close()
