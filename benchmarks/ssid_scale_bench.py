@@ -201,9 +201,13 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
     # the copy at 10M (2 x 17 GB in 24 GB), so the original's pages are let go and the copy is read once
     for name in ("ssid.db", "ssid.db-wal"):
         if (out / name).exists():
-            _cache(out / name, keep=False)
-            _cache(work / name, keep=True)
-    print(f"database copied (and read into the OS cache) in {time.perf_counter() - t:,.0f} s", flush=True)
+            if in_place:
+                _cache(out / name, keep=True)
+            else:
+                _cache(out / name, keep=False)
+                _cache(work / name, keep=True)
+    print(f"database {'read' if in_place else 'copied (and read)'} into the OS cache in "
+          f"{time.perf_counter() - t:,.0f} s", flush=True)
     src = out / BATCH
     if rows:
         src = work / "in.csv"
