@@ -261,8 +261,9 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
             f"≥ 2,000 rows/s |",
             "", "Result codes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.counts.items())) +
             f"; MATCH rows naming another student than the truth: {wrong_match}.",
-            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py batch --dir DIR --rows {rows} "
-            f"--workers {workers} --write`."])
+            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py batch --dir DIR"
+            f"{f' --rows {rows}' if rows else ''} --workers {workers}{' --in-place' if in_place else ''} --write`"
+            + (" (in place: the database kept the batch's students and decisions)." if in_place else ".")])
 
 
 def _cache(path: Path, keep: bool) -> None:
