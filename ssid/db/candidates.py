@@ -142,8 +142,8 @@ class PrefetchedSource:
     def _row(self, sid: str, version: int) -> CandidateRow:
         got = self._decoded.get((sid, version))
         if got is None:
-            got = self._decoded[(sid, version)] = CandidateRow(sid, version,
-                                                               standardized_from_json(_json(self._stored[(sid, version)])))
+            std = standardized_from_json(_json(self._stored[(sid, version)]))
+            got = self._decoded[(sid, version)] = CandidateRow(sid, version, std)
         return got
 
     def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
@@ -185,7 +185,8 @@ _PREFETCH = (
     "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL FROM c")
 _KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
 #: the name counts (``ssid_name_counts``) of one field's values, as rows of the prefetch
-_NAME_COUNTS = "SELECT 3, field, value, n, NULL, NULL, NULL FROM ssid_name_counts WHERE field = '{}' AND value IN ({{}})"
+_NAME_COUNTS = ("SELECT 3, field, value, n, NULL, NULL, NULL FROM ssid_name_counts "
+                "WHERE field = '{}' AND value IN ({{}})")
 
 
 def _names_sql(values: Mapping[str, Sequence[str]], first: bool = False) -> str:

@@ -192,8 +192,9 @@ class DbTermFrequencies:
     """``count``, ``frequency`` and ``totals`` as ``TermFrequencies`` answers them, from ``ssid_name_counts``.
 
     Reads through ``conn`` (a sync connection: the matcher runs inside ``run_sync``): the counts a
-    lookup needs come with its candidates (``prime``), any other value with one point query, one ``sum`` per field for the totals, both kept for ``ttl``
-    seconds per database URL (plain dict operations: safe across threads for this use).
+    lookup needs come with its candidates (``prime``), any other value with one point query, one
+    ``sum`` per field for the totals, both kept for ``ttl`` seconds per database URL (plain dict
+    operations: safe across threads for this use).
 
     ``min_total``: below that many counted values in a field, ``frequency`` gives None and the
     matcher keeps its parameters' average (a table of ten students says SMITH is a tenth of all

@@ -160,7 +160,6 @@ class Matcher:
         )
         return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)
 
-
     def _score_ranked(self, q: Standardized, found: Candidates) -> list[ScoredCandidate]:
         """The students ``decide`` and the explanation look at, scored in full: the best
         ``explain_limit`` by weight, and on to the first after the best that is no possible twin
