@@ -40,6 +40,7 @@ from ..matching.blocking import query_keys
 from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
+from .engine import placeholders
 from .namecounts import DbTermFrequencies, lookup_names
 from .schema import ACTIVE, aliases_t, block_keys_t, students_t
 
@@ -232,9 +233,8 @@ _RECORDS = "SELECT student_id, version, record FROM ssid_aliases WHERE student_i
 
 def _rows(conn: Connection, sql: str, groups: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """``sql`` with its ``{}``s filled in order, each by one placeholder per value of its group."""
-    numbered = conn.dialect.paramstyle == "numeric_dollar"
     params = tuple(v for group in groups for v in group)
-    marks = iter([f"${i + 1}" if numbered else "?" for i in range(len(params))])
+    marks = iter(placeholders(conn, len(params)))
     text = sql.format(*(", ".join(next(marks) for _ in group) for group in groups))
     if conn.dialect.driver == "aiosqlite":
         return _aiosqlite_rows(conn, text, params)

@@ -57,6 +57,13 @@ def make_engine(url: str, **kw) -> AsyncEngine:
     return engine
 
 
+def placeholders(conn, n: int) -> list[str]:
+    """``n`` bind markers in the paramstyle of ``conn``'s driver (statements sent as driver SQL)."""
+    style = conn.dialect.paramstyle
+    return [f"${i + 1}" if style == "numeric_dollar" else "%s" if style in ("format", "pyformat") else "?"
+            for i in range(n)]
+
+
 #: a SQLite write-ahead log larger than this is checkpointed and truncated by ``bound_wal``
 WAL_LIMIT_BYTES = 256 << 20
 

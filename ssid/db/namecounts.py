@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..matching.standardize import Standardized
 from ..matching.weights import TF_VALUE
 from ..records import STD_FIELDS, STD_LAYOUT
+from .engine import placeholders
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +98,6 @@ def tally_stored(stds: Iterable[Sequence[Any] | Mapping[str, Any] | str]) -> Cou
     return out
 
 
-def _marks(conn: Connection | AsyncConnection, n: int) -> list[str]:
-    style = conn.dialect.paramstyle
-    return [f"${i + 1}" if style == "numeric_dollar" else "%s" if style in ("format", "pyformat") else "?"
-            for i in range(n)]
-
-
 _UPSERT = ("INSERT INTO ssid_name_counts (field, value, n) VALUES ({}, {}, {}) "
            "ON CONFLICT (field, value) DO UPDATE SET n = ssid_name_counts.n + excluded.n")
 _COUNT = "SELECT n FROM ssid_name_counts WHERE field = {} AND value = {}"
@@ -121,7 +116,7 @@ async def add(conn: AsyncConnection, counts: Mapping[tuple[str, str], int]) -> N
         return
     rows = sorted((name, value, n) for (name, value), n in counts.items() if value and n)
     if rows:
-        await conn.exec_driver_sql(_UPSERT.format(*_marks(conn, 3)), rows)
+        await conn.exec_driver_sql(_UPSERT.format(*placeholders(conn, 3)), rows)
 
 
 @contextlib.asynccontextmanager
@@ -237,7 +232,7 @@ class DbTermFrequencies:
         cached = self._cached()
         n = cached.counts.get((field_name, value))
         if n is None:
-            n = self.conn.exec_driver_sql(_COUNT.format(*_marks(self.conn, 2)), (field_name, value)).scalar()
+            n = self.conn.exec_driver_sql(_COUNT.format(*placeholders(self.conn, 2)), (field_name, value)).scalar()
             n = cached.counts[(field_name, value)] = int(n or 0)
         return n
 
