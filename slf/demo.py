@@ -11,6 +11,7 @@ outcomes and the end-to-end latency, and exits non-zero if any student ended wro
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 
@@ -54,6 +55,29 @@ def _message_layer(console: Console, rounds: int) -> int:
 
 
 
+class _Recent(logging.Handler):
+    """The last warnings, shown only if part 2 cannot start (they would bury the table otherwise)."""
+
+    def __init__(self, keep: int = 30) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def _quiet_logging() -> _Recent:
+    """Errors on the console; warnings kept aside (agents retrying while a loaded machine is slow)."""
+    logging.basicConfig(level=logging.WARNING)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(logging.ERROR)
+    recent = _Recent()
+    root.addHandler(recent)
+    return recent
+
+
 @click.command()
 @click.option("--rounds", default=200, show_default=True, help="Round trips per message kind in part 1.")
 @click.option("--students", default=12, show_default=True, type=click.IntRange(4, 200),
@@ -66,14 +90,19 @@ def demo(rounds: int, students: int) -> None:
     every part real, carries new, returning, near-twin and incomplete students from two
     district SIS agents to the state's SSID database and the state IDs back.
     """
-    from .demo_pipeline import run
+    from .demo_pipeline import NotReady, run
 
     console = Console()
     if _message_layer(console, rounds):
         raise click.ClickException("some round trips failed")
-    logging.basicConfig(level=logging.ERROR)  # the agents' progress lines would bury the table
+    recent = _quiet_logging()
     started = time.perf_counter()
-    report = asyncio.run(run(console, students))
+    try:
+        report = asyncio.run(run(console, students))
+    except NotReady as exc:
+        for line in recent.lines:
+            console.print(line, markup=False, highlight=False)
+        raise click.ClickException(f"{exc} (the warnings above say why)" if recent.lines else str(exc)) from exc
     table = Table(title="Part 2 — students through the whole framework (zones over HTTPS, locator, resolver, "
                         "SLF tables, SSID database)", expand=True)
     table.add_column("", no_wrap=True, width=1)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import tempfile
 import time
 import tomllib
@@ -55,10 +54,34 @@ class Report:
     exchanges: int = 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class NotReady(RuntimeError):
+    """An agent did not register in its zones: the message says which and why."""
+
+
+READY_SECONDS = 120.0  # a loaded CI machine can take tens of seconds; a broken setup never gets there
+
+
+async def _until_set(events: dict[str, asyncio.Event], tasks: list[asyncio.Task], seconds: float) -> None:
+    """Wait until every event is set (a server listening, an agent registered and provisioned in a
+    zone). A task that stops first, or events still unset after ``seconds``, end the wait with
+    the reason."""
+    waits = {asyncio.ensure_future(e.wait()): what for what, e in events.items()}
+    deadline = time.monotonic() + seconds
+    try:
+        while waits:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise NotReady(f"still waiting after {seconds:.0f} s for: {', '.join(sorted(waits.values()))}")
+            done, _ = await asyncio.wait([*waits, *tasks], timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task in done:
+                    exc = task.exception()
+                    raise NotReady(f"{task.get_name()} stopped early" + (f": {exc!r}" if exc else "")) from exc
+            for w in done:
+                waits.pop(w, None)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def _toml(name: str) -> dict[str, Any]:
@@ -109,66 +132,74 @@ async def run(console: Console, new_students: int = 12) -> Report:
 
     tmp = Path(tempfile.mkdtemp(prefix="slf-demo-"))
     pki = make_dev_pki(tmp / "pki", clients=(SIS_A, SIS_B, LOCATOR, RESOLVER))
-    port = _free_port()
     everything = Rights.everything()
     agents = tuple(AgentSettings(source_id=a, rights=everything) for a in (SIS_A, SIS_B, LOCATOR, RESOLVER))
     zones = tuple(ZoneSettings(id=z, source_id=f"ZIS-{z}", authentication="certificate", agents=agents)
                   for z in (ZONE_A, ZONE_B, STATE))
-    server_settings = ServerSettings(host="127.0.0.1", port=port, tls_cert=pki.server_cert, tls_key=pki.server_key,
+    server_settings = ServerSettings(host="127.0.0.1", port=0, tls_cert=pki.server_cert, tls_key=pki.server_key,
                                      client_ca=pki.ca_cert, database=f"sqlite+aiosqlite:///{tmp / 'zone.db'}",
                                      zones=zones)
-    url = f"https://127.0.0.1:{port}/zones"
-    slf_db = f"sqlite+aiosqlite:///{tmp / 'slf.db'}"
-
-    # the resolver: conf/resolver.example.toml with this machine's zone, files and a short poll
-    r = _toml("resolver.example.toml")
-    r["agent"]["outbox"] = str(tmp / "resolver-outbox.db")
-    r["zones"] = [_zone_table(STATE, f"{url}/{STATE}", pki, RESOLVER, provide=["StudentLocator"],
-                              respond=["StudentLocator"])]
-    r["resolver"].update(database=slf_db, poll_interval=0.2, listen=False)
-    resolver = ResolverAgent(resolver_settings(r, CONF))
-
-    # the locator: conf/locator.example.toml, two districts, quick follow-ups for the demo
-    loc = _toml("locator.example.toml")
-    loc.pop("notify", None)
-    loc["agent"]["outbox"] = str(tmp / "locator-outbox.db")
-    district = {"subscribe": ["StudentPersonal", "StudentSchoolEnrollment", "SchoolInfo"],
-                "publish_change": ["StudentPersonal"]}
-    loc["zones"] = [_zone_table(ZONE_A, f"{url}/{ZONE_A}", pki, LOCATOR, **district),
-                    _zone_table(ZONE_B, f"{url}/{ZONE_B}", pki, LOCATOR, **district),
-                    _zone_table(STATE, f"{url}/{STATE}", pki, LOCATOR, request=["StudentLocator"])]
-    template = loc["locator"]["districts"][0]
-    loc["locator"].update(database=str(tmp / "locator.db"), state_zone=STATE, due_interval=0.2,
-                          transactions={"follow_up": [0.5], "follow_up_then": 1.0, "fault": [1.0], "fault_then": 2.0},
-                          districts=[{**template, "zone": ZONE_A, "district_irn": "043802"},
-                                     {**template, "zone": ZONE_B, "district_irn": "044000"}])
-    locator = LocatorAgent(locator_settings(loc, CONF))
-
-    # the SSID database behind the SLF tables
-    ssid_conf = ssid_settings(CONF / "ssid.example.toml")
-    store = SsidStore.from_url(f"sqlite+aiosqlite:///{tmp / 'ssid.db'}", replace(ssid_conf,
-                                                                              database=f"sqlite+aiosqlite:///{tmp / 'ssid.db'}"))
-    poller = SlfPoller(store, slf_db)
-
-    def sis(name: str, zone: str, students, irn: str) -> SisSimulator:
-        files = pki.client(name)
-        settings = sim_settings(f"{url}/{zone}", name, zone_id=zone, versions=("2.1",), ca=pki.ca_cert,
-                                cert=files.cert, key=files.key, outbox=tmp / f"{name}-outbox.db", pull_interval=0.05)
-        return SisSimulator(settings, students, district_irn=irn)
-
     report = Report()
     stop = asyncio.Event()
     ready = asyncio.Event()
+    listening: list[str] = []  # the server picks a free port itself: no other process can take it first
+
+    def started(base: str) -> None:
+        listening.append(base)
+        ready.set()
+
     async with contextlib.AsyncExitStack() as stack:
-        server = asyncio.create_task(serve(server_settings, stop=stop, ready=lambda base: ready.set()))
+        server = asyncio.create_task(serve(server_settings, stop=stop, ready=started), name="the zone server")
         stack.push_async_callback(lambda: server)
         stack.callback(stop.set)
-        await asyncio.wait_for(ready.wait(), 30)
+        await _until_set({"the zone server": ready}, [server], READY_SECONDS)
+        url = f"{listening[0]}/zones"
+        slf_db = f"sqlite+aiosqlite:///{tmp / 'slf.db'}"
+
+        # the resolver: conf/resolver.example.toml with this machine's zone, files and a short poll
+        r = _toml("resolver.example.toml")
+        r["agent"]["outbox"] = str(tmp / "resolver-outbox.db")
+        r["zones"] = [_zone_table(STATE, f"{url}/{STATE}", pki, RESOLVER, provide=["StudentLocator"],
+                                  respond=["StudentLocator"])]
+        r["resolver"].update(database=slf_db, poll_interval=0.2, listen=False)
+        resolver = ResolverAgent(resolver_settings(r, CONF))
+
+        # the locator: conf/locator.example.toml, two districts, quick follow-ups for the demo
+        loc = _toml("locator.example.toml")
+        loc.pop("notify", None)
+        loc["agent"]["outbox"] = str(tmp / "locator-outbox.db")
+        district = {"subscribe": ["StudentPersonal", "StudentSchoolEnrollment", "SchoolInfo"],
+                    "publish_change": ["StudentPersonal"]}
+        loc["zones"] = [_zone_table(ZONE_A, f"{url}/{ZONE_A}", pki, LOCATOR, **district),
+                        _zone_table(ZONE_B, f"{url}/{ZONE_B}", pki, LOCATOR, **district),
+                        _zone_table(STATE, f"{url}/{STATE}", pki, LOCATOR, request=["StudentLocator"])]
+        template = loc["locator"]["districts"][0]
+        loc["locator"].update(database=str(tmp / "locator.db"), state_zone=STATE, due_interval=0.2,
+                              transactions={"follow_up": [0.5], "follow_up_then": 1.0,
+                                            "fault": [1.0], "fault_then": 2.0},
+                              districts=[{**template, "zone": ZONE_A, "district_irn": "043802"},
+                                         {**template, "zone": ZONE_B, "district_irn": "044000"}])
+        locator = LocatorAgent(locator_settings(loc, CONF))
+
+        # the SSID database behind the SLF tables
+        ssid_conf = ssid_settings(CONF / "ssid.example.toml")
+        ssid_db = f"sqlite+aiosqlite:///{tmp / 'ssid.db'}"
+        store = SsidStore.from_url(ssid_db, replace(ssid_conf, database=ssid_db))
+        poller = SlfPoller(store, slf_db)
+
+        def sis(name: str, zone: str, students, irn: str) -> SisSimulator:
+            files = pki.client(name)
+            settings = sim_settings(f"{url}/{zone}", name, zone_id=zone, versions=("2.1",), ca=pki.ca_cert,
+                                    cert=files.cert, key=files.key, outbox=tmp / f"{name}-outbox.db",
+                                    pull_interval=0.05)
+            return SisSimulator(settings, students, district_irn=irn)
+
         await store.migrate()
         stack.push_async_callback(store.close)
         poller_stop = asyncio.Event()
-        background = [asyncio.create_task(resolver.run()), asyncio.create_task(locator.run()),
-                      asyncio.create_task(poller.run(poller_stop, 0.2))]
+        background = [asyncio.create_task(resolver.run(), name="the resolver"),
+                      asyncio.create_task(locator.run(), name="the locator"),
+                      asyncio.create_task(poller.run(poller_stop, 0.2), name="the SSID poller")]
 
         async def stop_agents() -> None:
             poller_stop.set()
@@ -178,8 +209,9 @@ async def run(console: Console, new_students: int = 12) -> Report:
             await poller.close()
 
         stack.push_async_callback(stop_agents)
-        for agent in (resolver.agent, locator.agent):
-            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in agent.ready.values())), 30)
+        await _until_set({f"{name} registered in {zone}": e
+                          for name, agent in ((RESOLVER, resolver.agent), (LOCATOR, locator.agent))
+                          for zone, e in agent.ready.items()}, background, READY_SECONDS)
 
         # --- district 043802: new students
         first = [s for s in generate(new_students * 2, seed=7, twins=0) if _complete(s)][:new_students]
