@@ -34,7 +34,7 @@ from .ids import clean_id
 from .legacy import Chunk, RowProblem, parse_chunk
 from .matching import Matcher, Outcome
 from .matching.blocking import query_keys
-from .records import index, match_record
+from .records import KeyRow, index, match_record
 from .store import duplicate_refused
 
 #: a fact a plan rests on: ("key", block key, rows under it) or ("student", ID, (status, versions))
@@ -47,7 +47,7 @@ class Version(NamedTuple):
     values: dict[str, str]  # cleaned catalogue values (the audit row's new values, the student row)
     record: dict[str, Any]  # Indexed.record_json()
     std: list[Any]  # Indexed.std_json()
-    keys: tuple[tuple[str, str, str], ...]  # (block key, gender, first initial)
+    keys: tuple[KeyRow, ...]  # its ssid_block_keys rows
     identity: str
 
 

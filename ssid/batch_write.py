@@ -38,7 +38,7 @@ from .db import namecounts
 from .db.schema import ACTIVE, aliases_t, audit_t, block_keys_t, students_t
 from .matching import Matcher
 from .matching.blocking import record_keys
-from .records import split_values, standardized_from_json
+from .records import key_rows, split_values, standardized_from_json
 from .store import SsidError, SsidStore, insert_ignore, lock_identities
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class ChunkWriter:
         return [] if row is None else list(record_keys(standardized_from_json(row.std, row.record)))
 
     def _touch(self, v: Version, student: str | None) -> None:
-        self._touch_keys([k for k, _, _ in v.keys], student)
+        self._touch_keys([k.key for k in v.keys], student)
 
     def _touch_keys(self, keys: Sequence[str], student: str | None) -> None:
         self.added_keys.update(keys)
@@ -310,8 +310,7 @@ class ChunkWriter:
                       keys: list[dict[str, Any]]) -> None:
         versions.append({"student_id": sid, "version": version, "record": v.record, "std": v.std,
                          "source": self.source, "at": at})
-        keys += [{"key": k, "student_id": sid, "version": version, "gender": g, "first_initial": fi}
-                 for k, g, fi in v.keys]
+        keys += key_rows(sid, version, v.keys)
 
 
 __all__ = ["ChunkWriter", "WriteHistory"]

@@ -66,7 +66,7 @@ STUDENT_COLUMNS = ("student_id", "status", "first_name", "middle_name", "last_na
                    "attributes", "identity_key", "district_irn", "building_irn", "created_by", "created_at",
                    "updated_at", "origin", "import_job", "user_defined", "request_key", "row_version")
 ALIAS_COLUMNS = ("student_id", "version", "record", "std", "source", "at")
-KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial")
+KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial", "month_day")
 AUDIT_COLUMNS = ("at", "change_type", "student_id", "old_values", "new_values", "batch_job_id", "user_id",
                  "user_district", "via_slf", "forced_new", "correlation_id", "detail")
 IDS_COLUMNS = ("student_id", "kind", "source", "at")
@@ -184,7 +184,7 @@ def check_row(row: Row, catalogue: Catalogue, tz: ZoneInfo, now: float, job: str
                core["gender"], _json(extra), ix.identity, district, building, f["UserID"].strip() or None, created,
                now, "legacy", job, f["UserDefined"] or None, None, 1)
     alias = (sid, 0, _json(ix.record_json()), _json(ix.std_json()), "legacy", now)
-    keys = tuple((k, sid, 0, g, i) for k, g, i in ix.keys)
+    keys = tuple((k, sid, 0, g, i, md) for k, g, i, md in ix.keys)
     return Prepared(sid, row.line, row.number, student, alias, keys, _json(mask(checked.values)),
                     namecounts.names_of(ix.std))
 

@@ -9,7 +9,8 @@ blocking keys, or a student stored one way would not be found another way. Pure 
   create a duplicate" compares (RFP 1.21.7.4.1): two records with equal keys are the same
   person as far as the key attributes can tell, whatever the case, accents or punctuation.
 * ``block_rows``: ``ssid.matching.blocking.record_keys`` of the standardised record, each with
-  the gender and first initial the matcher narrows an oversized block by.
+  the gender and first initial the matcher narrows an oversized block by and, on a YLF key,
+  the birth month and day its rule reads (``ssid.matching.blocking.month_day``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from .catalogue import MATCH_FIELDS
 from .matching import StudentRecord, record_keys, standardize
+from .matching.blocking import YEAR_LAST_FIRST, month_day
 from .matching.standardize import Standardized
 
 #: catalogue attribute -> ssid_students column; the other attributes go to the JSON column
@@ -33,7 +35,7 @@ CORE_COLUMNS: Mapping[str, str] = {
 STD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Standardized) if f.name != "raw")
 #: names the field layout: stored lists start with it, so a change to Standardized is noticed, never misread
 STD_LAYOUT = hashlib.sha1(",".join(STD_FIELDS).encode()).hexdigest()[:8]
-_BIRTH_AT = STD_FIELDS.index("birth_date") + 1
+STD_BIRTH_AT = STD_FIELDS.index("birth_date") + 1
 #: the attributes of the identity key, in order
 IDENTITY_ATTRIBUTES = ("LegalLastName", "LegalFirstName", "LegalMiddleName", "BirthDate", "Gender")
 
@@ -77,7 +79,7 @@ class Indexed:
     record: StudentRecord
     std: Standardized
     identity: str
-    keys: tuple[tuple[str, str, str], ...]  # (key, gender, first initial)
+    keys: tuple[KeyRow, ...]
 
     def record_json(self) -> dict[str, str]:
         """The matcher record as JSON-ready data (blank fields left out)."""
@@ -97,8 +99,8 @@ class Indexed:
         """
         d = vars(self.std)
         out = [STD_LAYOUT, *(d[f] for f in STD_FIELDS)]
-        if out[_BIRTH_AT] is not None:
-            out[_BIRTH_AT] = out[_BIRTH_AT].isoformat()
+        if out[STD_BIRTH_AT] is not None:
+            out[STD_BIRTH_AT] = out[STD_BIRTH_AT].isoformat()
         return out
 
 
@@ -106,8 +108,27 @@ def index(values: Mapping[str, str], district: str | None = None, building: str 
     record = match_record(values, district, building)
     std = standardize(record)
     initial = std.first_key[:1]
-    keys = tuple((k, std.gender, initial) for k in record_keys(std))
+    md = month_day(std.birth_date) if std.birth_date is not None else None
+    keys = tuple(KeyRow(k, std.gender, initial, md if k.startswith(_YLF) else None) for k in record_keys(std))
     return Indexed(record, std, identity_key(std, values), keys)
+
+
+_YLF = YEAR_LAST_FIRST + "|"
+
+
+class KeyRow(NamedTuple):
+    """One ``ssid_block_keys`` row of a version, without the student and version."""
+
+    key: str
+    gender: str
+    first_initial: str
+    month_day: int | None  # YLF keys only: the birth month and day the key's rule compares
+
+
+def key_rows(student_id: str, version: int, keys: Sequence[KeyRow]) -> list[dict[str, Any]]:
+    """``ssid_block_keys`` rows (as column dicts) of one stored version."""
+    return [{"key": k.key, "student_id": student_id, "version": version, "gender": k.gender,
+             "first_initial": k.first_initial, "month_day": k.month_day} for k in keys]
 
 
 class StaleStandardized(ValueError):

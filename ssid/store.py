@@ -48,7 +48,7 @@ from .db.schema import (
     ACTIVE, DEACTIVATED, aliases_t, audit_t, block_keys_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
 )
 from .ids import IdIssuer, IdSpaceExhausted, clean_id, id_problems
-from .records import Indexed, index, join_values, split_values
+from .records import Indexed, index, join_values, key_rows, split_values
 
 log = logging.getLogger(__name__)
 
@@ -489,9 +489,7 @@ class SsidStore:
                                                     record=indexed.record_json(), std=indexed.std_json(),
                                                     source=source, at=at))
         if indexed.keys:
-            await conn.execute(insert_ignore(conn, block_keys_t), [
-                {"key": k, "student_id": student_id, "version": version, "gender": g, "first_initial": i}
-                for k, g, i in indexed.keys])
+            await conn.execute(insert_ignore(conn, block_keys_t), key_rows(student_id, version, indexed.keys))
         # the last contended write of every caller (only its audit row, an append, follows)
         await namecounts.add(conn, namecounts.tally([indexed.std]))
 

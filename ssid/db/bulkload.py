@@ -24,7 +24,7 @@ from .schema import ALIAS_STD_INDEX, alias_std_index_ddl, audit_t, students_t
 log = logging.getLogger(__name__)
 
 STAGE = "ssid_block_keys_load"
-KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial")
+KEY_COLUMNS = ("key", "student_id", "version", "gender", "first_initial", "month_day")
 #: secondary indexes an initial load builds at the end instead of row by row
 DEFERRED = ("ix_ssid_students_identity", "ix_ssid_students_status", "ix_ssid_audit_student", ALIAS_STD_INDEX)
 SORT_THREADS = 2  # helper threads SQLite's sorter may use while finishing (it sorts alone otherwise)
@@ -43,7 +43,7 @@ async def begin(conn: AsyncConnection) -> None:
     """Start staging an initial load: the staging table, without the deferred indexes."""
     await conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {STAGE} "
                                "(key TEXT NOT NULL, student_id TEXT NOT NULL, version INTEGER NOT NULL, "
-                               "gender TEXT NOT NULL, first_initial TEXT NOT NULL)")
+                               "gender TEXT NOT NULL, first_initial TEXT NOT NULL, month_day INTEGER)")
     for name in DEFERRED:
         await conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
@@ -61,7 +61,9 @@ async def finish(conn: AsyncConnection) -> int:
     build the deferred indexes; the number of keys moved (0 when nothing was staged)."""
     if not await pending(conn):
         return 0
-    cols = ", ".join(f'"{c}"' for c in KEY_COLUMNS)
+    staged = {row[1] for row in await conn.exec_driver_sql(f"PRAGMA table_info({STAGE})")}
+    # (a load interrupted before migration 9 staged no month_day: such rows are always read)
+    cols = ", ".join(f'"{c}"' for c in KEY_COLUMNS if c in staged)
     await conn.exec_driver_sql(f"PRAGMA threads={SORT_THREADS}")  # sorting 17 M keys: 17 s alone, 11 s with help
     moved = await conn.exec_driver_sql(f"INSERT INTO ssid_block_keys ({cols}) SELECT {cols} FROM {STAGE} "
                                        "ORDER BY key, student_id, version")

@@ -36,7 +36,7 @@ except ImportError:  # SQLAlchemy 2.0
     from sqlalchemy.util import await_only as _await
 
 from ..matching import Block, BlockRequest, CandidateRow, Matcher, StudentRecord
-from ..matching.blocking import query_keys
+from ..matching.blocking import query_keys, rule_values, shares_month_or_day
 from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
@@ -57,6 +57,10 @@ class DbCandidateSource:
             cond.append(or_(k.gender == req.narrowing.gender, k.gender == ""))
         if req.narrowing.first_initial:
             cond.append(or_(k.first_initial == req.narrowing.first_initial, k.first_initial == ""))
+        if req.month_day:  # the YLF rule (ssid.matching.blocking.shares_month_or_day)
+            months, days = rule_values(req.month_day)
+            cond.append(or_(k.month_day.is_(None), *(k.month_day.between(m * 100, m * 100 + 99) for m in months),
+                            (k.month_day % 100).in_(sorted(days))))
         if not self.include_deactivated:
             cond.append(students_t.c.status == ACTIVE)
         return and_(*cond)
@@ -97,18 +101,24 @@ class PrefetchedSource:
     """
 
     def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500,
-                 names: Iterable[tuple[str, str]] = ()) -> None:
+                 names: Iterable[tuple[str, str]] = (), month_days: Mapping[str, Iterable[int]] | None = None
+                 ) -> None:
         self.conn = conn
         self.fallback = DbCandidateSource(conn)
         self.sizes: dict[str, int] = {}
-        self._rows: dict[str, list[tuple[str, int, str, str]]] = {}
+        #: YLF keys -> the birth month_days their lookups will ask with: only rows sharing the month
+        #: or the day of one of them are read (the rule of ``ssid.matching.blocking``)
+        self.month_days = {key: frozenset(mds) for key, mds in (month_days or {}).items()}
+        self._rows: dict[str, list[tuple[str, int, str, str, int | None]]] = {}
         self._stored: dict[tuple[str, int], Any] = {}
         #: (field, value) -> stored versions carrying it, for every name asked for (0: none)
         self.name_counts: dict[tuple[str, str], int] = dict.fromkeys(names, 0)
         name_parts = _name_slices(self.name_counts)
         for part in slices(sorted(set(keys))):
             values = name_parts.pop(0) if name_parts else {}
-            for row in _rows(conn, _prefetch(values), [part, (prefetch_limit,), (ACTIVE,), *values.values()]):
+            ruled, months, days = self._rule_values(part)
+            for row in _rows(conn, _prefetch(values),
+                             [part, (prefetch_limit,), (ACTIVE,), ruled, months, days, *values.values()]):
                 self._take(row)
         for values in name_parts:  # more names than one statement carries (or no keys at all)
             for row in _rows(conn, _names_sql(values, first=True), list(values.values())):
@@ -121,12 +131,25 @@ class PrefetchedSource:
             self.versions[sid] = self.versions.get(sid, 0) + 1
         self._decoded: dict[tuple[str, int], CandidateRow] = {}
 
+    def _rule_values(self, keys: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """The YLF rule as the prefetch tests it: the keys read by the rule, and the ``key/m<month>``
+        and ``key/d<day>`` strings a row of one of them must make with its own month_day (never
+        empty lists: SQL has no empty IN list; no key is blank)."""
+        ruled, months, days = {""}, {""}, {""}
+        for key in keys:
+            for md in self.month_days.get(key, ()):
+                ms, ds = rule_values(md)
+                ruled.add(key)
+                months.update(f"{key}/m{m}" for m in ms)
+                days.update(f"{key}/d{d}" for d in ds)
+        return sorted(ruled), sorted(months), sorted(days)
+
     def _take(self, row: tuple[Any, ...]) -> None:
-        kind, key, sid, number, gender, initial, std = row
+        kind, key, sid, number, gender, initial, month_day, std = row
         if kind == _VERSION:
             self._stored[(sid, number)] = std
         elif kind == _BLOCK_ROW:
-            self._rows.setdefault(key, []).append((sid, number, gender or "", initial or ""))
+            self._rows.setdefault(key, []).append((sid, number, gender or "", initial or "", month_day))
         elif kind == _KEY_COUNT:
             self.sizes[key] = number
         else:
@@ -151,6 +174,11 @@ class PrefetchedSource:
         out: list[Block | None] = []
         hot: list[int] = []
         for i, req in enumerate(requests):
+            ruled = self.month_days.get(req.key)
+            if ruled is not None and req.month_day not in ruled:
+                hot.append(i)  # the prefetch read this key for other birth months and days: SQL answers
+                out.append(None)
+                continue
             if req.key not in self._small:
                 if self.sizes.get(req.key, 0) == 0:
                     out.append(Block((), 0))
@@ -160,6 +188,8 @@ class PrefetchedSource:
                 continue
             g, fi = req.narrowing.gender, req.narrowing.first_initial
             stored = self._rows.get(req.key, ())
+            if req.month_day:
+                stored = [r for r in stored if shares_month_or_day(r[4], req.month_day)]
             if g or fi:
                 stored = [r for r in stored if (not g or r[2] in (g, "")) and (not fi or r[3] in (fi, ""))]
             out.append(Block(tuple([self._row(r[0], r[1]) for r in stored[:req.limit]]), len(stored)))
@@ -177,16 +207,17 @@ class PrefetchedSource:
 _NAME_COUNT, _VERSION, _BLOCK_ROW, _KEY_COUNT = 3, 2, 1, 0
 _PREFETCH = (
     "WITH c AS (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
-    "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial FROM ssid_block_keys k "
+    "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial, k.month_day FROM ssid_block_keys k "
     "JOIN c ON c.key = k.key JOIN ssid_students s ON s.student_id = k.student_id "
-    "WHERE c.n <= {} AND s.status = {}) "
-    "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, a.std FROM ssid_aliases a "
+    "WHERE c.n <= {} AND s.status = {} AND (k.month_day IS NULL OR k.key NOT IN ({}) "
+    "OR k.key || '/m' || (k.month_day / 100) IN ({}) OR k.key || '/d' || (k.month_day % 100) IN ({}))) "
+    "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, NULL, a.std FROM ssid_aliases a "
     "WHERE a.student_id IN (SELECT student_id FROM r) "
-    "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, NULL FROM r "
-    "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL FROM c")
+    "UNION ALL SELECT 1, key, student_id, version, gender, first_initial, month_day, NULL FROM r "
+    "UNION ALL SELECT 0, key, NULL, n, NULL, NULL, NULL, NULL FROM c")
 _KEY_COUNTS = "SELECT key, count(*) FROM ssid_block_keys WHERE key IN ({}) GROUP BY key"
 #: the name counts (``ssid_name_counts``) of one field's values, as rows of the prefetch
-_NAME_COUNTS = ("SELECT 3, field, value, n, NULL, NULL, NULL FROM ssid_name_counts "
+_NAME_COUNTS = ("SELECT 3, field, value, n, NULL, NULL, NULL, NULL FROM ssid_name_counts "
                 "WHERE field = '{}' AND value IN ({{}})")
 
 
@@ -282,8 +313,15 @@ def prefetched(conn: Connection, matcher: Matcher, queries: Sequence[Standardize
     m = for_database(conn, matcher)
     tf = m.frequencies if isinstance(m.frequencies, DbTermFrequencies) else None
     names = {pair for q in queries for pair in lookup_names(q)} if tf is not None else ()
-    m.source = source = PrefetchedSource(conn, {k.key for q in queries for k in query_keys(q)},
-                                         prefetch_limit=matcher.blocking.max_block, names=names)
+    keys: set[str] = set()
+    month_days: dict[str, set[int]] = {}
+    for q in queries:
+        for k in query_keys(q):
+            keys.add(k.key)
+            if k.month_day:
+                month_days.setdefault(k.key, set()).add(k.month_day)
+    m.source = source = PrefetchedSource(conn, keys, prefetch_limit=matcher.blocking.max_block, names=names,
+                                         month_days=month_days)
     if tf is not None:
         tf.prime(source.name_counts)
     return m

@@ -29,7 +29,8 @@ Why these tables:
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text,
+    JSON, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, SmallInteger, String, Table, Text,
+    UniqueConstraint, text,
 )
 
 metadata = MetaData()
@@ -106,6 +107,8 @@ block_keys_t = Table(
     Column("version", Integer, primary_key=True),
     Column("gender", String(8), nullable=False),
     Column("first_initial", String(1), nullable=False),
+    # YLF keys: the birth month * 100 + day their rule compares (ssid.matching.blocking); else NULL
+    Column("month_day", SmallInteger, nullable=True),
     sqlite_with_rowid=False,  # clustered by key: a block is one range scan
 )
 

@@ -6,6 +6,14 @@ birth-date typo, a day/month swap, first and last given the other way round). A 
 block is too large is tightened (gender, then first initial) and, if still too large, cut;
 both are reported in the result: candidates are never dropped silently, because a silently
 empty candidate list means a duplicate ID.
+
+The year + names key (YLF) is there for a birth date with one slip in its month or its day
+(the other keys need the whole date, or month and day). It reads only the rows whose birth
+month or day is one of the query's month and day, in either place (``shares_month_or_day``):
+a slip keeps one of the two, read as given or with day and month swapped, and at state scale
+a common name born in one year is hundreds of children, most of a lookup's candidates, none
+of whom such a slip could make. Rows left aside by that rule are not found by the key, as
+rows of another year are not: they are no part of its block, and not reported as left out.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from .standardize import Standardized, StudentRecord, standardize
 # pass names (the first field of every key string)
 BIRTH_LAST = "BL"  # birth date + phonetic of each last-name token
 BIRTH_FIRST = "BF"  # birth date + phonetic of the canonical first name
-YEAR_LAST_FIRST = "YLF"  # birth year + phonetic(last) + phonetic(first)
+YEAR_LAST_FIRST = "YLF"  # birth year + phonetic(last) + phonetic(first), and the birth month or day
 MONTHDAY_LAST_FIRST = "MLF"  # birth month/day + phonetic(last) + phonetic(first): survives a year typo
 SSN = "SSN"
 
@@ -73,6 +81,27 @@ def record_keys(record: Standardized) -> tuple[str, ...]:
     return tuple(dict.fromkeys(k for _, k in _keys(_parts(record))))
 
 
+def month_day(d: date) -> int:
+    """A birth date's month and day as one number (``month * 100 + day``), as key rows store it."""
+    return d.month * 100 + d.day
+
+
+def rule_values(query: int) -> tuple[frozenset[int], frozenset[int]]:
+    """The birth months and the days a YLF row may have for a query's ``month_day``: its month
+    and its day, each also in the other's place (a day above 12 is no month)."""
+    month, day = divmod(query, 100)
+    return frozenset((month, day) if day <= 12 else (month,)), frozenset((day, month))
+
+
+def shares_month_or_day(stored: int | None, query: int) -> bool:
+    """The YLF rule: whether a stored row (``month_day``; None, unknown: always read) belongs to
+    the block of a query with this ``month_day``."""
+    if stored is None:
+        return True
+    months, days = rule_values(query)
+    return stored // 100 in months or stored % 100 in days
+
+
 @dataclass(frozen=True)
 class QueryKey:
     """One key to look up for a query, with the narrowing values it would be tightened by."""
@@ -82,6 +111,7 @@ class QueryKey:
     variant: str = AS_GIVEN  # "", "day_month_swap" or "name_swap"
     gender: str = ""
     first_initial: str = ""
+    month_day: int = 0  # YLF: only rows sharing this birth month or day (``month_day()``); 0: every row
 
 
 def query_keys(query: Standardized) -> tuple[QueryKey, ...]:
@@ -101,8 +131,10 @@ def _query_keys(query: Standardized) -> tuple[QueryKey, ...]:
     out: dict[str, QueryKey] = {}
 
     def add(parts: _Parts, variant: str, first_initial: str, with_ssn: bool = True) -> None:
+        md = month_day(parts.birth_date) if parts.birth_date is not None else 0
         for pass_name, key in _keys(parts, with_ssn):
-            out.setdefault(key, QueryKey(key, pass_name, variant, query.gender, first_initial))
+            out.setdefault(key, QueryKey(key, pass_name, variant, query.gender, first_initial,
+                                         md if pass_name == YEAR_LAST_FIRST else 0))
 
     add(base, AS_GIVEN, initial)
     d = query.birth_date
@@ -139,6 +171,7 @@ class BlockRequest:
     key: str
     narrowing: Narrowing = Narrowing()
     limit: int = 500
+    month_day: int = 0  # YLF: rows sharing this birth month or day only (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -161,8 +194,9 @@ class Block:
 class CandidateSource(Protocol):
     """What the database layer implements. For each request, in order: ``total`` = the number
     of stored rows indexed under ``key`` that satisfy ``narrowing`` (blank gender or first name
-    on a row satisfies it), ``rows`` = the first ``min(total, limit)`` of them in a stable
-    order. All requests of one call may be answered with one round trip."""
+    on a row satisfies it) and, with ``month_day``, ``shares_month_or_day``; ``rows`` = the first
+    ``min(total, limit)`` of them in a stable order. All requests of one call may be answered
+    with one round trip."""
 
     def fetch(self, requests: Sequence[BlockRequest]) -> Sequence[Block]: ...
 
@@ -227,7 +261,7 @@ def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingCo
     narrowings = [_narrowings(k.gender, k.first_initial) for k in keys]
     step = 0
     while pending:
-        requests = [BlockRequest(keys[i].key, narrowings[i][step], limit) for i in pending]
+        requests = [BlockRequest(keys[i].key, narrowings[i][step], limit, keys[i].month_day) for i in pending]
         blocks = source.fetch(requests)
         again = []
         for i, block in zip(pending, blocks):
@@ -300,6 +334,9 @@ class InMemoryIndex:
         out = []
         for req in requests:
             rows = self._blocks.get(req.key, ())
+            if req.month_day:
+                rows = [r for r in rows if shares_month_or_day(
+                    month_day(r.record.birth_date) if r.record.birth_date else None, req.month_day)]
             g, ini = req.narrowing.gender, req.narrowing.first_initial
             if g or ini:
                 rows = [r for r in rows if (not g or not r.record.gender or r.record.gender == g)

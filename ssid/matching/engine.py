@@ -64,12 +64,16 @@ class Decision:
 
 
 class Matcher:
-    """``Matcher(params, thresholds, source, frequencies).match(record) -> Decision``."""
+    """``Matcher(params, thresholds, source, frequencies).match(record) -> Decision``.
+
+    ``explain_limit``: the best-scored students the explanation shows in full (at least K, the
+    potential matches offered). Five, as K: a batch row's explanation is two thirds of what it
+    writes to the database, and a reviewer reads the candidates offered, not the tenth best."""
 
     def __init__(self, params: Parameters = DEFAULT_PARAMETERS, thresholds: Thresholds = Thresholds(),
                  source: CandidateSource | None = None, frequencies: TermFrequencies | None = None, *,
                  blocking: BlockingConfig = BlockingConfig(), standardize_config: StandardizeConfig = DEFAULT_CONFIG,
-                 explain_limit: int = 10) -> None:
+                 explain_limit: int = 5) -> None:
         self.params = params
         self.thresholds = thresholds
         self.source = source

@@ -98,3 +98,34 @@ async def test_lookups_use_match_thresholds_for_the_size_of_the_table(store, use
         bigger = await match(conn, Matcher(), probe)  # the same pair in a table 4,096 times the reference
     assert bigger.explanation.thresholds["match"] == Matcher().thresholds.match + 12
     assert bigger.outcome == Outcome.POTENTIAL and bigger.candidates[0].student_id == first.student_id
+
+
+async def test_the_year_and_names_key_reads_rows_of_the_same_birth_month_or_day(store, users):
+    """YLF finds a birth date with a slip in its month or its day, as given or with day and month
+    swapped, in the database (whole SQL, prefetch) as in memory; a date that keeps neither is no
+    part of its block."""
+    from ssid.db.candidates import prefetched
+
+    index = InMemoryIndex()
+    for values in PEOPLE:
+        s = await create(store, values)
+        index.add(s.student_id, match_record(s.values, s.district_irn, s.building_irn))
+    seen = {}
+    tried = ("2017-04-30", "2017-09-12", "2017-09-30", "2017-04-12", "2017-12-04", "2017-12-05", "2017-11-05")
+    for born in tried:  # stored: 2017-04-12
+        std = Matcher().standardize(StudentRecord(first_name="Amara", last_name="Okafor", birth_date=born,
+                                                  gender="F"))
+        ylf = next(k for k in query_keys(std) if k.pass_name == "YLF" and not k.variant)
+        assert ylf.month_day == int(born[5:7]) * 100 + int(born[8:10])
+        requests = [BlockRequest(ylf.key, Narrowing(), 500, ylf.month_day), BlockRequest(ylf.key)]
+        async with store.read() as conn:
+            whole = await conn.run_sync(lambda c: DbCandidateSource(c).fetch(requests))
+            ahead = await conn.run_sync(lambda c: prefetched(c, Matcher(), [std]).source.fetch(requests))
+        memory = index.fetch(requests)
+        blocks = [[(b.total, sorted(r.student_id for r in b.rows)) for b in got] for got in (whole, ahead, memory)]
+        assert blocks[0] == blocks[1] == blocks[2], born
+        seen[born] = blocks[0][0][0]
+        assert blocks[0][1][0] == 1  # without the rule: Amara, whatever the month and day
+    # the month kept, the day kept, neither; day and month swapped (and a slip on top): found
+    assert seen == {"2017-04-30": 1, "2017-09-12": 1, "2017-09-30": 0, "2017-04-12": 1, "2017-12-04": 1,
+                    "2017-12-05": 1, "2017-11-05": 0}

@@ -137,6 +137,10 @@ async def test_a_lookup_reads_its_name_counts_with_its_candidates(store, users, 
     assert all(m.frequencies.count(f, v) == n for (f, v), n in m.source.name_counts.items())
 
 
+MIGRATION_9 = ("9: birth month and day on each year + names blocking key, which lookups read only for the same "
+               "month or day")
+
+
 async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db_url):
     """A database from before migration 7 gets the status index and the standardised-record
     index; on SQLite the prefetch then reads both from those indexes alone, never from the
@@ -153,12 +157,12 @@ async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db
         await conn.execute(delete(version_t).where(version_t.c.version >= 7))
     assert await store.migrate() == ["7: index of each student's status by ID, read for every lookup candidate",
                                      "8: index of each alias's standardised record by student, read for every "
-                                     "lookup candidate"]
+                                     "lookup candidate", MIGRATION_9]
     assert await store.migrate() == []
     async with store.read() as conn:
         if db_url.startswith("sqlite"):
             plan = " | ".join(r[3] for r in (await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + _PREFETCH.format("?", "?", "?"), ("BL|x", 500, "active"))).all())
+                "EXPLAIN QUERY PLAN " + _PREFETCH.format(*"??????"), ("BL|x", 500, "active", "", "", ""))).all())
             assert "USING COVERING INDEX ix_ssid_students_status" in plan, plan
             assert "SEARCH a USING COVERING INDEX ix_ssid_aliases_std" in plan, plan
         else:
@@ -168,3 +172,34 @@ async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db
             assert "(student_id, version) INCLUDE (std)" in found["ix_ssid_aliases_std"]
         d = await match(conn, Matcher(), match_record(AMARA))
     assert d.outcome == Outcome.MATCH and d.student_id == amara.student_id
+
+
+async def test_migration_9_gives_year_and_names_keys_their_birth_month_and_day(store, users, db_url):
+    """A database from before migration 9 (no month_day column) gets it, filled on its YLF rows
+    from the aliases, as a student stored now would have it; lookups then read by the rule."""
+    from sqlalchemy import delete, select, text
+
+    from ssid.db.schema import block_keys_t, version_t
+    from ssid.records import index
+
+    amara = await create(store)
+    twin = await create(store, {**AMARA, "LegalFirstName": "Amaka", "BirthDate": "2017-04-13"})
+    async with store.read() as conn:
+        want = sorted((await conn.execute(select(block_keys_t.c.key, block_keys_t.c.student_id,
+                                                 block_keys_t.c.month_day))).all())
+    assert {md for key, _, md in want if key.startswith("YLF|")} == {412, 413}
+    assert {md for key, _, md in want if not key.startswith("YLF|")} == {None}
+    assert {(k.key, k.month_day) for k in index(AMARA).keys} <= {(k, md) for k, sid, md in want
+                                                                  if sid == amara.student_id}
+    async with store.write() as conn:
+        await conn.execute(text("ALTER TABLE ssid_block_keys DROP COLUMN month_day"))
+        await conn.execute(delete(version_t).where(version_t.c.version >= 9))
+    assert await store.migrate() == [MIGRATION_9]
+    async with store.read() as conn:
+        got = sorted((await conn.execute(select(block_keys_t.c.key, block_keys_t.c.student_id,
+                                                block_keys_t.c.month_day))).all())
+        assert got == want
+        late = Matcher().standardize(match_record({**AMARA, "BirthDate": "2017-09-12"}))  # the day kept
+        d = await match(conn, Matcher(), late)
+    found = {c.student_id for c in d.explanation.candidates}
+    assert amara.student_id in found and twin.student_id not in found  # 04-13: neither month nor day kept

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from ssid.matching.blocking import (Block, BlockingConfig, BlockRequest, CandidateSource, InMemoryIndex, gather,
-                                    query_keys, record_keys)
+                                    query_keys, record_keys, shares_month_or_day)
 from ssid.matching.phonetic import nysiis
 from ssid.matching.standardize import StudentRecord, standardize
 
@@ -180,3 +180,20 @@ def test_alias_versions_are_separate_rows_of_one_student():
     found = gather(query_keys(S(StudentRecord("Ann", "Park", birth_date="2012-03-04"))), index)
     assert sorted(r.version for r in found.rows["S1"]) == [0, 1]
     assert len(index) == 2
+
+
+@pytest.mark.parametrize("stored, query, found", [
+    (412, 430, True), (412, 912, True), (412, 930, False), (412, 1204, True), (412, 1205, True), (412, 1105, False),
+    (1231, 1230, True), (1231, 1131, True), (1231, 1031, True), (1231, 1130, False), (None, 101, True),
+    (103, 301, True), (1012, 1210, True), (1012, 1109, False),
+])
+def test_the_year_and_names_rule_keeps_a_slip_in_the_month_or_the_day(stored, query, found):
+    """A YLF row is read when its month or its day is the query's month or day, in either place."""
+    assert shares_month_or_day(stored, query) is found
+
+
+def test_only_year_and_names_keys_carry_the_rule():
+    q = standardize(StudentRecord(first_name="William", last_name="Smith", birth_date="2012-03-04", gender="M"))
+    keys = query_keys(q)
+    assert {k.pass_name for k in keys if k.month_day} == {"YLF"}
+    assert all(k.month_day == 304 for k in keys if k.pass_name == "YLF")
