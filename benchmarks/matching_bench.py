@@ -148,8 +148,7 @@ def miss_reason(q: Query, d: Decision, matcher: Matcher) -> str:
     if SSN_CONFLICT in truth.conflicts:
         return SSN
     t = matcher.thresholds
-    one_date = truth.level("birth_date") in ("EXACT", "DAY_MONTH_SWAPPED")  # as ssid.matching.decide reads it
-    if not one_date and t.match <= truth.weight < t.match_inexact_birth_date:
+    if truth.level("birth_date") != "EXACT" and t.match <= truth.weight < t.match_inexact_birth_date:
         return INEXACT
     if truth.weight < t.match:
         return LOW

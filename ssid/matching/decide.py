@@ -38,7 +38,7 @@ class Thresholds:
     off), true matches mostly score above 32. Re-derive them when the parameters change."""
 
     match: float = 26.0  # T_match
-    match_inexact_birth_date: float = 32.0  # T_match when the birth dates are neither equal nor day/month swapped
+    match_inexact_birth_date: float = 32.0  # T_match when the birth dates are not equal
     review: float = 16.0  # T_review
     margin: float = 6.0  # best − second-best student, for an automatic match
     max_candidates: int = 5  # K: potential matches returned at most
@@ -199,7 +199,6 @@ def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level]
 _EXACT = Level.EXACT
 _SSN_DIFFERS = (Level.ONE_EDIT, Level.DIFFERENT)
 _SURNAME_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
-_ONE_DATE = (Level.EXACT, Level.DAY_MONTH_SWAPPED)  # birth-date levels that name a single date
 
 
 def decide(candidates: Sequence[ScoredCandidate], thresholds: Thresholds, incomplete: bool = False) -> Verdict:
@@ -218,10 +217,11 @@ def decide(candidates: Sequence[ScoredCandidate], thresholds: Thresholds, incomp
     rivals = [c.weight for c in ranked[1:] if POSSIBLE_TWIN not in c.conflicts]
     second = rivals[0] if rivals else None
     # a different child with the same name born days apart is the false match seen at scale:
-    # without an exact birth date, the names and the rest must carry more evidence. A day and
-    # month given the other way round is one date, as specific as the exact one (a one-digit
-    # slip has dozens of neighbours): it needs no more
-    exact_birth = best.level("birth_date") in _ONE_DATE
+    # without an exact birth date, the names and the rest must carry more evidence. That holds
+    # for a day and month given the other way round too: with the usual T_match, a new COLTON J
+    # WILLIAMS was matched to a COLTON J FAIRSHFIELD born on the swapped date (1,000,000
+    # students, seed 7), for one more returning student in 700 with two errors
+    exact_birth = best.level("birth_date") == Level.EXACT
     needed = thresholds.match if exact_birth else thresholds.match_inexact_birth_date
     if best.weight >= needed:
         if best.conflicts:

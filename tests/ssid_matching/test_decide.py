@@ -41,15 +41,14 @@ def test_thresholds_and_margin(weights, outcome, returned, incomplete):
 
 @pytest.mark.parametrize("birth, weight, outcome", [
     ("EXACT", 26, Outcome.MATCH), ("ONE_DIGIT", 26, Outcome.POTENTIAL), ("ONE_DIGIT", 31.9, Outcome.POTENTIAL),
-    ("ONE_DIGIT", 32, Outcome.MATCH), ("MISSING", 30, Outcome.POTENTIAL), ("WITHIN_MONTH", 31, Outcome.POTENTIAL),
-    # day and month the other way round name one date, as the exact one does: the usual T_match
-    ("DAY_MONTH_SWAPPED", 26, Outcome.MATCH), ("DAY_MONTH_SWAPPED", 25.9, Outcome.POTENTIAL),
+    ("ONE_DIGIT", 32, Outcome.MATCH), ("DAY_MONTH_SWAPPED", 33, Outcome.MATCH), ("MISSING", 30, Outcome.POTENTIAL),
+    ("DAY_MONTH_SWAPPED", 30, Outcome.POTENTIAL),  # a swapped date is no exact one (see decide)
 ])
 def test_inexact_birth_dates_need_more_evidence(birth, weight, outcome):
     v = decide([cand("A", weight, birth=birth)], T)
     assert v.outcome == outcome
     if outcome == Outcome.POTENTIAL:
-        assert ("birth dates differ" in v.reason) == (birth != "DAY_MONTH_SWAPPED")
+        assert "birth dates differ" in v.reason
 
 
 def test_incomplete_blocks_may_be_allowed_to_issue_new_ids():
