@@ -136,6 +136,9 @@ async def lookup(out: Path, n: int, write: bool) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
     await store.migrate()  # a database built by an older version gets what lookups now read
+    for name in ("ssid.db", "ssid.db-wal"):  # a server's database is warm in the OS cache: so is this one
+        if (out / name).exists():
+            _cache(out / name, keep=True)
     matcher = Matcher()
     queries = []
     with open(out / LOOKUPS) as f:
@@ -240,15 +243,19 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
         for r in csv.DictReader(f):
             truth[int(r["row"])] = r["truth"]
     wrong_match = 0
+    returning: Counter = Counter()  # result codes of the rows of students already stored
     with open(work / "out.csv", encoding="utf-8") as f:
         for n, r in enumerate(csv.DictReader(f), 1):
             if r["ResultCode"] == "MATCH" and truth.get(n) not in (r["StudentID"],):
                 wrong_match += 1
+            if truth.get(n, "new") != "new":
+                returning[r["ResultCode"]] += 1
     shutil.rmtree(work, ignore_errors=True)
     rate = report.rows_per_second
     print(f"batch: {report.rows:,} rows against {manifest['students']:,} students in {report.seconds:,.0f} s = "
           f"{rate:,.0f} rows/s; CPU {cpu_main:,.0f} s writer + {cpu_workers:,.0f} s workers; "
-          f"{dict(report.counts)}; MATCH rows with another student than the truth: {wrong_match}")
+          f"{dict(report.counts)}; MATCH rows with another student than the truth: {wrong_match}; rows of "
+          f"returning students: {dict(returning)}")
     if write:
         _record("batch", [
             f"A {report.rows:,}-row batch file (re-submissions with the generator's error mix and new students) "
@@ -260,7 +267,10 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
             f"| {report.rows:,} | {report.seconds:,.0f} | {rate:,.0f} | {cpu_main:,.0f} s + {cpu_workers:,.0f} s | "
             f"≥ 2,000 rows/s |",
             "", "Result codes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.counts.items())) +
-            f"; MATCH rows naming another student than the truth: {wrong_match}.",
+            f"; MATCH rows naming another student than the truth: {wrong_match}. Of the "
+            f"{sum(returning.values()):,} rows of students already stored: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(returning.items()))
+            + " (NEW there is a duplicate ID; REJECTED: a row the catalogue refuses).",
             f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py batch --dir DIR"
             f"{f' --rows {rows}' if rows else ''} --workers {workers}{' --in-place' if in_place else ''} --write`"
             + (" (in place: the database kept the batch's students and decisions)." if in_place else ".")])
