@@ -86,6 +86,7 @@ def month_day(d: date) -> int:
     return d.month * 100 + d.day
 
 
+@lru_cache(maxsize=512)  # asked for every YLF row a lookup reads; there are 372 month_days
 def rule_values(query: int) -> tuple[frozenset[int], frozenset[int]]:
     """The birth months and the days a YLF row may have for a query's ``month_day``: its month
     and its day, each also in the other's place (a day above 12 is no month)."""
