@@ -24,11 +24,12 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssid.matching import (DEFAULT_PARAMETERS, POSSIBLE_TWIN, SSN_CONFLICT, Decision,  # noqa: E402
-                           Matcher, Outcome, TermFrequencies, Thresholds, decide, standardize)
+                           Matcher, Outcome, StudentRecord, TermFrequencies, Thresholds, decide, standardize)
 from ssid.matching.blocking import gather, query_keys  # noqa: E402
 from ssid.population import NEW, RETURNING, Population, Query, generate_population, generate_queries  # noqa: E402
 
@@ -114,6 +115,8 @@ def run(students: int, queries: int, seed: int, thresholds: Thresholds = Thresho
             show(q, d, pop, miss_reason(q, d, matcher) if missed else "FALSE MATCH")
     t3 = time.perf_counter()
     audit = twin_audit(pop, freqs if name_counts else None, thresholds)
+    for pair in audit.pop("examples", ()):  # a twin matched to its co-twin: always shown, it is a false match
+        print(f"  twin audit: matched automatically to its co-twin: {pair}", flush=True)
     info = {"generate_s": t1 - t0, "index_s": t2 - t1, "match_s": t3 - t2, "audit_s": time.perf_counter() - t3,
             "candidates_mean": statistics.fmean(candidates), "candidates_max": max(candidates),
             "index_keys": len(index.block_sizes()), "largest_block": max(index.block_sizes().values()),
@@ -177,12 +180,13 @@ class _Before(TermFrequencies):
         return super().count(field_name, value) - (field_name == "first_name" and value == self.first_key)
 
 
-def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thresholds) -> dict[str, int]:
+def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thresholds) -> dict[str, Any]:
     """Every stored twin scored as a new lookup against its co-twin alone (no rival for the
     margin, its own name taken out of the counts): how many would be matched automatically,
     and for how many the twin rule was lifted. Thousands of pairs at 1M students, where the
     new_twin lookups above are only a few dozen."""
     out = Counter[str]()
+    examples: list[str] = []
     totals = {**freqs.totals, "first_name": freqs.totals.get("first_name", 0) - 1} if freqs else {}
     for s in pop.students:
         if not s.twin_of:
@@ -192,10 +196,13 @@ def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thres
         matcher = Matcher(DEFAULT_PARAMETERS, thresholds, None, before)
         scored = matcher.compare_records(s.record, co.record, co.student_id)
         out["pairs"] += 1
-        out["matched"] += decide([scored], thresholds).outcome == Outcome.MATCH
+        matched = decide([scored], thresholds).outcome == Outcome.MATCH
+        out["matched"] += matched
+        if matched and len(examples) < 20:
+            examples.append(f"{_names(s.record)} ({s.student_id}) -> {_names(co.record)} ({co.student_id})")
         out["lifted"] += (scored.level("birth_date") == "EXACT" and scored.level("ssn") != "EXACT"
                           and POSSIBLE_TWIN not in scored.conflicts)
-    return dict(out)
+    return {**out, "examples": examples}
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
@@ -272,6 +279,10 @@ def why_table(tallies: dict[str, Tally]) -> list[str]:
     lines.append("| **total (of n)** | " + " | ".join(f"{sum(tallies[k].missed.values())} of {tallies[k].n}"
                                                     for k in kinds) + " |")
     return lines
+
+
+def _names(r: StudentRecord) -> str:
+    return " ".join(v for v in (r.first_name, r.middle_name, r.last_name) if v) + f", {r.gender or '?'}, {r.birth_date}"
 
 
 def audit_line(info: dict[str, float]) -> str:
