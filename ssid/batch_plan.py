@@ -173,7 +173,7 @@ async def student_facts(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 
 
 async def key_facts(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
-    """Rows under each of these block keys (every status), as ``PrefetchedSource.sizes`` counts them."""
+    """Rows under each of these block keys (active students), as ``PrefetchedSource.sizes`` counts them."""
     return await conn.run_sync(lambda c: PrefetchedSource.count(c, keys))
 
 

@@ -107,10 +107,14 @@ class Indexed:
 def index(values: Mapping[str, str], district: str | None = None, building: str | None = None) -> Indexed:
     record = match_record(values, district, building)
     std = standardize(record)
+    return Indexed(record, std, identity_key(std, values), block_keys(std))
+
+
+def block_keys(std: Standardized) -> tuple[KeyRow, ...]:
+    """The ``ssid_block_keys`` rows of one stored version (without the student and version)."""
     initial = std.first_key[:1]
     md = month_day(std.birth_date) if std.birth_date is not None else None
-    keys = tuple(KeyRow(k, std.gender, initial, md if k.startswith(_YLF) else None) for k in record_keys(std))
-    return Indexed(record, std, identity_key(std, values), keys)
+    return tuple(KeyRow(k, std.gender, initial, md if k.startswith(_YLF) else None) for k in record_keys(std))
 
 
 _YLF = YEAR_LAST_FIRST + "|"

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import audit
@@ -42,7 +40,8 @@ from .audit import Actor, ChangeType
 from .catalogue import GENERATE
 from .config import Settings
 from .db import bulkload, namecounts
-from .db.engine import READ_ONLY, make_engine
+from .db.engine import READ_ONLY, insert_ignore, make_engine
+from .db.lookup_index import index_versions
 from .db.migrations import migrate as run_migrations
 from .db.schema import (
     ACTIVE, DEACTIVATED, aliases_t, audit_t, block_keys_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
@@ -170,12 +169,6 @@ class User:
     def actor(self, batch_job_id: str | None = None, via_slf: bool = False,
               correlation_id: str | None = None) -> Actor:
         return Actor(self.user_id, self.district_irn, batch_job_id, via_slf, correlation_id)
-
-
-def insert_ignore(conn: AsyncConnection, table):
-    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    return ins(table).on_conflict_do_nothing()
 
 
 def duplicate_refused(existing: str) -> Refused:
@@ -484,11 +477,12 @@ class SsidStore:
         return created
 
     async def _add_version(self, conn: AsyncConnection, student_id: str, version: int, indexed: Indexed,
-                           source: str, at: float) -> None:
+                           source: str, at: float, *, active: bool = True) -> None:
+        """Store a version; an active student's is also indexed for lookups (``ssid_block_keys``)."""
         await conn.execute(insert(aliases_t).values(student_id=student_id, version=version,
                                                     record=indexed.record_json(), std=indexed.std_json(),
                                                     source=source, at=at))
-        if indexed.keys:
+        if indexed.keys and active:
             await conn.execute(insert_ignore(conn, block_keys_t), key_rows(student_id, version, indexed.keys))
         # the last contended write of every caller (only its audit row, an append, follows)
         await namecounts.add(conn, namecounts.tally([indexed.std]))
@@ -517,7 +511,7 @@ class SsidStore:
             return None
         version = await self._next_version(conn, student.student_id)
         now = self.clock()
-        await self._add_version(conn, student.student_id, version, indexed, source, now)
+        await self._add_version(conn, student.student_id, version, indexed, source, now, active=student.active)
         await audit.record(conn, audit.entry(now, ChangeType.ALIAS, actor, student.student_id, None, checked.values,
                                              detail={"version": version, "source": source}))
         return version
@@ -552,3 +546,5 @@ class SsidStore:
         if result.rowcount != 1:
             raise Refused(f"student {before.student_id} was changed by someone else meanwhile: look at it again "
                           "and repeat the change")
+        if "status" in values and (values["status"] == ACTIVE) != before.active:
+            await index_versions(conn, before.student_id, values["status"] == ACTIVE)

@@ -2,8 +2,9 @@
 
 Why here: the matching engine is pure and synchronous (no database, no event loop); the
 database only supplies candidates. ``DbCandidateSource`` answers the engine's block requests
-from ``ssid_block_keys`` (clustered by key) joined to the alias history (every version of
-every *active* student; a deactivated ID is never offered as a match) and returns the stored
+from ``ssid_block_keys`` (clustered by key; it holds every version of every *active* student
+only, ``ssid.db.lookup_index``, so a deactivated ID is never offered as a match) joined to the
+alias history, and returns the stored
 standardised records, so nothing is standardised again at lookup time. Those are read from the
 index ``ix_ssid_aliases_std`` alone (one B-tree search per candidate, not an index and a table
 row): a candidate's ``record.raw`` is therefore left blank, as the matcher never reads it;
@@ -42,13 +43,12 @@ from ..matching.engine import Decision
 from ..records import standardized_from_json
 from .engine import placeholders
 from .namecounts import DbTermFrequencies, lookup_names
-from .schema import ACTIVE, aliases_t, block_keys_t, students_t
+from .schema import aliases_t, block_keys_t
 
 
 class DbCandidateSource:
-    def __init__(self, conn: Connection, *, include_deactivated: bool = False) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.include_deactivated = include_deactivated
 
     def _where(self, req: BlockRequest) -> Any:
         k = block_keys_t.c
@@ -61,23 +61,20 @@ class DbCandidateSource:
             months, days = rule_values(req.month_day)
             cond.append(or_(k.month_day.is_(None), *(k.month_day.between(m * 100, m * 100 + 99) for m in months),
                             (k.month_day % 100).in_(sorted(days))))
-        if not self.include_deactivated:
-            cond.append(students_t.c.status == ACTIVE)
         return and_(*cond)
 
     def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
         out = []
         k = block_keys_t.c
-        joined = block_keys_t.join(students_t, students_t.c.student_id == k.student_id)
         for req in requests:
             where = self._where(req)
-            total = self.conn.execute(select(func.count()).select_from(joined).where(where)).scalar() or 0
+            total = self.conn.execute(select(func.count()).select_from(block_keys_t).where(where)).scalar() or 0
             if total == 0:
                 out.append(Block((), 0))
                 continue
             q = (select(k.student_id, k.version, aliases_t.c.std)
-                 .select_from(joined.join(aliases_t, and_(aliases_t.c.student_id == k.student_id,
-                                                          aliases_t.c.version == k.version)))
+                 .select_from(block_keys_t.join(aliases_t, and_(aliases_t.c.student_id == k.student_id,
+                                                                aliases_t.c.version == k.version)))
                  .where(where).order_by(k.student_id, k.version).limit(req.limit))
             rows = tuple(CandidateRow(sid, version, standardized_from_json(std))
                          for sid, version, std in self.conn.execute(q))
@@ -90,8 +87,8 @@ class PrefetchedSource:
 
     Same contract as ``DbCandidateSource``. Built from the block keys the lookups will ask for,
     with one statement (``_PREFETCH``) answering three questions: the rows under every key
-    (every status: the figure ``sizes`` a writer re-counts to see whether anything arrived
-    since), the rows of the keys small enough to be scored whole (``<= prefetch_limit``, the
+    (the figure ``sizes`` a writer re-counts to see whether anything arrived or left since),
+    the rows of the keys small enough to be scored whole (``<= prefetch_limit``, the
     block size above which the engine narrows) and the stored versions of those students. One
     statement, not three: a single lookup's statements are quick, and each round trip through
     the driver (a thread hop on aiosqlite, a network one on PostgreSQL) cost as much as the
@@ -118,7 +115,7 @@ class PrefetchedSource:
             values = name_parts.pop(0) if name_parts else {}
             ruled, months, days = self._rule_values(part)
             for row in _rows(conn, _prefetch(values),
-                             [part, (prefetch_limit,), (ACTIVE,), ruled, months, days, *values.values()]):
+                             [part, (prefetch_limit,), ruled, months, days, *values.values()]):
                 self._take(row)
         for values in name_parts:  # more names than one statement carries (or no keys at all)
             for row in _rows(conn, _names_sql(values, first=True), list(values.values())):
@@ -157,7 +154,7 @@ class PrefetchedSource:
 
     @staticmethod
     def count(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
-        """Rows under each key (every status); keys without rows are left out."""
+        """Rows under each key; keys without rows are left out."""
         out: dict[str, int] = {}
         for part in slices(sorted(keys)):
             out.update(_rows(conn, _KEY_COUNTS, [part]))
@@ -201,15 +198,15 @@ class PrefetchedSource:
 
 #: the prefetch, sent to the driver as it is: it runs for every lookup, and building, caching and
 #: expanding SQLAlchemy constructs cost more than the query itself. Each row is tagged with its
-#: kind: a key's row count (every status; in the version column), a row of a small key (active
-#: students), a stored version of a student with such a row. The versions come first so that
+#: kind: a key's row count (in the version column), a row of a small key, a stored version of a
+#: student with such a row (the index holds active students only). The versions come first so that
 #: PostgreSQL types the JSON columns from them (it resolves a UNION's NULLs branch by branch).
 _NAME_COUNT, _VERSION, _BLOCK_ROW, _KEY_COUNT = 3, 2, 1, 0
 _PREFETCH = (
     "WITH c AS (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
     "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial, k.month_day FROM ssid_block_keys k "
-    "JOIN c ON c.key = k.key JOIN ssid_students s ON s.student_id = k.student_id "
-    "WHERE c.n <= {} AND s.status = {} AND (k.month_day IS NULL OR k.key NOT IN ({}) "
+    "JOIN c ON c.key = k.key "
+    "WHERE c.n <= {} AND (k.month_day IS NULL OR k.key NOT IN ({}) "
     "OR k.key || '/m' || (k.month_day / 100) IN ({}) OR k.key || '/d' || (k.month_day % 100) IN ({}))) "
     "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, NULL, a.std FROM ssid_aliases a "
     "WHERE a.student_id IN (SELECT student_id FROM r) "

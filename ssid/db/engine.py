@@ -19,6 +19,8 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -55,6 +57,12 @@ def make_engine(url: str, **kw) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def insert_ignore(conn, table):
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return ins(table).on_conflict_do_nothing()
 
 
 def placeholders(conn, n: int) -> list[str]:

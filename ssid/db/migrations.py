@@ -21,7 +21,9 @@ active reads a small index instead of each student's row; migration 8 lets a loo
 candidates' standardised records from an index alone. Each takes seconds to a minute to build
 once at ten million students. Migration 9 gives each year + names (YLF) key row the birth month
 and day its rule compares (``ssid.matching.blocking``), read from the alias it indexes; a row
-left without one (no birth date) is always read, as before.
+left without one (no birth date) is always read, as before. Migration 10 takes deactivated
+students out of the lookup index, which from then on holds active students only
+(``ssid.db.lookup_index``), so lookups no longer check each candidate's status.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from typing import Awaitable, Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .lookup_index import remove_students
 from .namecounts import fill_from_aliases
 from ..matching.blocking import YEAR_LAST_FIRST
 from ..records import STD_BIRTH_AT
 from .schema import (
-    NO_DELETE, NO_UPDATE, alias_std_index_ddl, block_keys_t, metadata, name_counts_t, students_t, version_t,
+    ACTIVE, NO_DELETE, NO_UPDATE, alias_std_index_ddl, block_keys_t, metadata, name_counts_t, students_t, version_t,
 )
 
 log = logging.getLogger(__name__)
@@ -168,6 +171,14 @@ async def _v9(conn: AsyncConnection) -> None:
              time.perf_counter() - started)
 
 
+async def _v10(conn: AsyncConnection) -> None:
+    """The lookup index (``ssid_block_keys``) keeps active students only (``ssid.db.lookup_index``)."""
+    s = students_t.c
+    gone = list((await conn.execute(select(s.student_id).where(s.status != ACTIVE).order_by(s.student_id))).scalars())
+    removed = await remove_students(conn, gone)
+    log.info("SSID database: %d lookup-index rows of %d deactivated students removed", removed, len(gone))
+
+
 #: the birth date is element ``at`` of the alias's ``std`` list (``ssid.records.std_json``), "YYYY-MM-DD"
 _MONTH_DAY_SQL = {
     "sqlite": "UPDATE ssid_block_keys SET month_day = (SELECT CAST(substr(d, 6, 2) AS INTEGER) * 100 "
@@ -195,6 +206,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "index of each alias's standardised record by student, read for every lookup candidate", _v8),
     Migration(9, "birth month and day on each year + names blocking key, which lookups read only for the same "
                  "month or day", _v9),
+    Migration(10, "the lookup index holds active students only: deactivated students' blocking keys taken out, "
+                  "so lookups read candidates without checking each one's status", _v10),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -69,7 +69,7 @@ students_t = Table(
     Column("request_key", String(128), nullable=True),  # TransactionId / Idempotency-Key
     Column("row_version", Integer, nullable=False),
     Index("ix_ssid_students_identity", "identity_key"),
-    # every candidate of every lookup is checked active: answered from this index alone
+    # a student's status by ID, answered from this index alone (batch plans check the students they rest on)
     Index("ix_ssid_students_status", "student_id", "status"),
     # unique where given; legacy and most rows have none, and a partial index costs them nothing
     Index("uq_ssid_students_request_key", "request_key", unique=True,
@@ -110,7 +110,7 @@ block_keys_t = Table(
     # YLF keys: the birth month * 100 + day their rule compares (ssid.matching.blocking); else NULL
     Column("month_day", SmallInteger, nullable=True),
     sqlite_with_rowid=False,  # clustered by key: a block is one range scan
-)
+)  # active students only: ssid.db.lookup_index
 
 name_counts_t = Table(
     "ssid_name_counts", metadata,
