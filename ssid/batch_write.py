@@ -35,11 +35,12 @@ from .batch_plan import Plan, PlannedChunk, Version, duplicate_message, key_fact
 from .batch_rows import MATCH, NEW, POTENTIAL, REJECTED, RowResult, decide_record, layout_problems
 from .catalogue import GENERATE
 from .db import namecounts
-from .db.schema import ACTIVE, aliases_t, audit_t, block_keys_t, students_t
+from .db.lookup_index import add_rows
+from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .matching import Matcher
 from .matching.blocking import record_keys
 from .records import key_rows, split_values, standardized_from_json
-from .store import SsidError, SsidStore, insert_ignore, lock_identities
+from .store import SsidError, SsidStore, lock_identities
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +302,7 @@ class ChunkWriter:
             await self.conn.execute(insert(students_t), students)
         await self.conn.execute(insert(aliases_t), versions)
         if keys:
-            await self.conn.execute(insert_ignore(self.conn, block_keys_t), sorted(keys, key=lambda k: k["key"]))
+            await add_rows(self.conn, keys)
         await namecounts.add(self.conn, namecounts.tally_stored(v["std"] for v in versions))  # deferred by apply
         await audit.record(self.conn, trail)
         log.debug("batch: %d IDs issued, %d aliases remembered", len(p.new), len(p.aliases))

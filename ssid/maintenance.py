@@ -112,8 +112,7 @@ async def modify(store: SsidStore, conn: AsyncConnection, student_id: str, chang
     await store.update_student(conn, before, **core, attributes=extra, identity_key=indexed.identity)
     if matching_changed(before.values, after):
         version = await store._next_version(conn, before.student_id)
-        await store._add_version(conn, before.student_id, version, indexed, "modify", store.clock(),
-                                 active=before.active)
+        await store._add_version(conn, before.student_id, version, indexed, "modify", store.clock())
     actor = user.actor(batch_job_id, via_slf, correlation_id)
     await audit.record(conn, audit.entry(store.clock(), ChangeType.MODIFY, actor, before.student_id,
                                          {k: before.values.get(k) for k in changed},

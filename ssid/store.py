@@ -41,10 +41,10 @@ from .catalogue import GENERATE
 from .config import Settings
 from .db import bulkload, namecounts
 from .db.engine import READ_ONLY, insert_ignore, make_engine
-from .db.lookup_index import index_versions
+from .db.lookup_index import add_rows, index_versions
 from .db.migrations import migrate as run_migrations
 from .db.schema import (
-    ACTIVE, DEACTIVATED, aliases_t, audit_t, block_keys_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
+    ACTIVE, DEACTIVATED, aliases_t, audit_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
 )
 from .ids import IdIssuer, IdSpaceExhausted, clean_id, id_problems
 from .records import Indexed, index, join_values, key_rows, split_values
@@ -477,13 +477,13 @@ class SsidStore:
         return created
 
     async def _add_version(self, conn: AsyncConnection, student_id: str, version: int, indexed: Indexed,
-                           source: str, at: float, *, active: bool = True) -> None:
-        """Store a version; an active student's is also indexed for lookups (``ssid_block_keys``)."""
+                           source: str, at: float) -> None:
+        """Store a version; an active student's is also indexed for lookups (``ssid.db.lookup_index``)."""
         await conn.execute(insert(aliases_t).values(student_id=student_id, version=version,
                                                     record=indexed.record_json(), std=indexed.std_json(),
                                                     source=source, at=at))
-        if indexed.keys and active:
-            await conn.execute(insert_ignore(conn, block_keys_t), key_rows(student_id, version, indexed.keys))
+        if indexed.keys:
+            await add_rows(conn, key_rows(student_id, version, indexed.keys))
         # the last contended write of every caller (only its audit row, an append, follows)
         await namecounts.add(conn, namecounts.tally([indexed.std]))
 
@@ -511,7 +511,7 @@ class SsidStore:
             return None
         version = await self._next_version(conn, student.student_id)
         now = self.clock()
-        await self._add_version(conn, student.student_id, version, indexed, source, now, active=student.active)
+        await self._add_version(conn, student.student_id, version, indexed, source, now)
         await audit.record(conn, audit.entry(now, ChangeType.ALIAS, actor, student.student_id, None, checked.values,
                                              detail={"version": version, "source": source}))
         return version

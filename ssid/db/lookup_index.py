@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..records import block_keys, key_rows, standardized_from_json
 from .engine import insert_ignore
-from .schema import aliases_t, block_keys_t
+from .schema import ACTIVE, aliases_t, block_keys_t, students_t
 
 
 async def version_rows(conn: AsyncConnection, student_ids: list[str]) -> list[dict[str, Any]]:
@@ -29,6 +29,21 @@ async def version_rows(conn: AsyncConnection, student_ids: list[str]) -> list[di
     rows = (await conn.execute(select(aliases_t.c.student_id, aliases_t.c.version, aliases_t.c.std)
                                .where(aliases_t.c.student_id.in_(student_ids)))).all()
     return [r for sid, version, std in rows for r in key_rows(sid, version, block_keys(standardized_from_json(std)))]
+
+
+async def add_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Index these version rows (``records.key_rows``), those of active students only; the rows added.
+
+    The students are share-locked first (PostgreSQL; a SQLite writer holds the whole database),
+    so a deactivation running at the same moment either waits for this transaction and then
+    takes these rows out with the rest, or has finished and the student is seen deactivated."""
+    ids = sorted({r["student_id"] for r in rows})
+    active: set[str] = set()
+    s = students_t.c
+    for n in range(0, len(ids), 500):
+        q = select(s.student_id).where(s.student_id.in_(ids[n:n + 500]), s.status == ACTIVE).with_for_update(read=True)
+        active.update((await conn.execute(q)).scalars())
+    return await _apply(conn, [r for r in rows if r["student_id"] in active], True)
 
 
 async def index_versions(conn: AsyncConnection, student_id: str, active: bool) -> None:

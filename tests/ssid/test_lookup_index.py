@@ -91,3 +91,20 @@ async def test_migration_10_takes_out_students_deactivated_before_it(store, user
     assert (await indexed_rows(store, amara.student_id))[0] > 0
     d = await lookup(store, TWIN)
     assert twin.student_id not in {c.student_id for c in d.explanation.candidates}
+
+
+async def test_rows_of_a_deactivated_student_are_never_added(store, users):
+    """``add_rows`` (every writer's way into the index) re-checks each student's status under a lock."""
+    from ssid.db.lookup_index import add_rows
+
+    amara = await create(store)
+    twin = await create(store, TWIN)
+    await _do(store, m.deactivate, twin.student_id, amara.student_id, REASON, users["ann"])
+    async with store.write() as conn:
+        rows = await version_rows(conn, [amara.student_id, twin.student_id])
+        k = block_keys_t.c
+        await conn.execute(delete(block_keys_t).where(k.student_id == amara.student_id))
+        added = await add_rows(conn, rows)
+    assert added == len([r for r in rows if r["student_id"] == amara.student_id]) > 0
+    assert (await indexed_rows(store, amara.student_id))[0] == added
+    assert (await indexed_rows(store, twin.student_id))[0] == 0
