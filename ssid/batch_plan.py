@@ -5,9 +5,10 @@ file's work and only reads the database, so worker processes do it for whole chu
 in parallel, while one writer applies the plans in file order (``ssid.batch_write``). A plan
 says what to write (a new student's first version, or an alias to remember for a matched
 one) and the *facts* its decision rested on: how many rows stood under each block key it
-looked up, and how many versions the students it names had. Rows are only ever added under a
-key (never removed), so equal counts mean the writer sees exactly what the planner saw; when a
-fact differs (an earlier row of the same file added a student or an alias there, or another
+looked up, and how many versions the students it names had. Rows under a key are only ever
+added, except when a student is deactivated or reactivated (``ssid.db.lookup_index``; the
+writer then decides every row of a chunk planned about then again), so equal counts mean the
+writer sees exactly what the planner saw; when a fact differs (an earlier row of the same file added a student or an alias there, or another
 process did), the writer decides that row again itself, inside its transaction, with
 ``ssid.batch.decide_record``: the outcome is always the one row-by-row processing would give.
 """
@@ -78,6 +79,7 @@ class PlannedChunk(NamedTuple):
     rows: list[Row | list[RowProblem]]
     plans: list[Plan | None]  # None: the row is rejected by its layout (the writer words it)
     snapshot: int  # the newest audit row id when planning began: every change since has a higher one
+    started: float = 0.0  # the store's clock when planning began (epoch seconds)
 
 
 def _version(values: Mapping[str, str], district: str | None, building: str | None) -> Version:
@@ -179,6 +181,7 @@ async def key_facts(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int
 
 async def plan_chunk(store, conn: AsyncConnection, chunk: Chunk, job: PlanJob) -> PlannedChunk:
     """Parse one chunk and plan every row of it on a read connection ``conn``."""
+    started = store.clock()
     snapshot = (await conn.execute(select(func.max(audit_t.c.id)))).scalar() or 0  # first: see the docstring
     rows = parse_chunk(chunk, job.names)
     plans: list[Plan | None] = [None] * len(rows)
@@ -202,7 +205,7 @@ async def plan_chunk(store, conn: AsyncConnection, chunk: Chunk, job: PlanJob) -
         res = await check_given(store, conn, job.matcher, sid, checked)
         fact = (("student", sid, facts[sid]),) if sid in facts else ()
         plans[i] = Plan(r.number, res.code, res.student_id, res.message, fact)
-    return PlannedChunk(rows, plans, snapshot)
+    return PlannedChunk(rows, plans, snapshot, started)
 
 
 __all__ = ["Fact", "Plan", "duplicate_message", "PlanJob", "PlannedChunk", "Version", "key_facts", "plan_chunk", "plan_rows",

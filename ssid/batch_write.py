@@ -11,7 +11,9 @@ the newest audit id when it starts (``PlannedChunk.snapshot``). If every audit r
 is this batch's own, the only changes the plan did not see are the ones this writer made, and
 it remembers which keys and students each of its recent commits touched (``WriteHistory``). If
 anyone else wrote meanwhile, or on PostgreSQL (where ids are not in commit order), the facts
-are counted again in the database instead.
+are counted again in the database instead. A count alone cannot show that a row left a key
+while another arrived: if any student was deactivated or reactivated around the time a chunk
+was planned (``STATUS_MARGIN``), every row of it is decided again.
 
 The writes of the applied plans go to the database as a few multi-row statements per chunk,
 not a dozen statements per row: new IDs are claimed in bulk (``SsidStore.claim_ids``),
@@ -35,7 +37,7 @@ from .batch_plan import Plan, PlannedChunk, Version, duplicate_message, key_fact
 from .batch_rows import MATCH, NEW, POTENTIAL, REJECTED, RowResult, decide_record, layout_problems
 from .catalogue import GENERATE
 from .db import namecounts
-from .db.lookup_index import add_rows
+from .db.lookup_index import add_rows, status_changed_since
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .matching import Matcher
 from .matching.blocking import record_keys
@@ -43,6 +45,10 @@ from .records import key_rows, split_values, standardized_from_json
 from .store import SsidError, SsidStore, lock_identities
 
 log = logging.getLogger(__name__)
+
+#: seconds before a chunk's planning began from which a deactivation or reactivation may not have
+#: been visible to the planner (committed later than it was stamped); far longer than any such transaction
+STATUS_MARGIN = 600.0
 
 
 class WriteHistory:
@@ -103,6 +109,7 @@ class ChunkWriter:
         self.pending = _Pending()
         self.results: list[RowResult | None] = []
         self.redecided = 0  # rows whose plan no longer held (decided again here)
+        self.stale = False  # a student was deactivated or reactivated about when the chunk was planned
         self.history = history
         self.touched_keys: set[str] | None = set()  # what this chunk writes (None: not all known)
         self.touched_students: set[str] = set()
@@ -166,6 +173,9 @@ class ChunkWriter:
         self.added_keys: Counter[str] = Counter()
         self.added_versions: Counter[str] = Counter()
         self.identities: dict[str, str] = {}
+        self.stale = await status_changed_since(self.conn, planned.started - STATUS_MARGIN)
+        if self.stale:
+            return
         own = self.history.since(planned.snapshot) if self.conn.dialect.name == "sqlite" else None
         if own is not None:
             a = audit_t.c
@@ -198,6 +208,8 @@ class ChunkWriter:
         self.added_versions: Counter[str] = Counter()
 
     def _holds(self, plan: Plan) -> bool:
+        if self.stale:  # a student left or rejoined the index: counts cannot show it (see the docstring)
+            return False
         if not self.counted:
             for kind, name, _ in plan.facts:
                 if kind == "key" and (name in self.changed_keys or name in self.added_keys):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..records import block_keys, key_rows, standardized_from_json
 from .engine import insert_ignore
-from .schema import ACTIVE, aliases_t, block_keys_t, students_t
+from .schema import ACTIVE, aliases_t, block_keys_t, deactivations_t, reactivations_t, students_t
 
 
 async def version_rows(conn: AsyncConnection, student_ids: list[str]) -> list[dict[str, Any]]:
@@ -73,3 +73,16 @@ async def _apply(conn: AsyncConnection, rows: list[dict[str, Any]], active: bool
                                    k.version == bindparam("b_version")),
         [{"b_key": r["key"], "b_sid": r["student_id"], "b_version": r["version"]} for r in rows])
     return max(result.rowcount, 0)
+
+
+async def status_changed_since(conn: AsyncConnection, since: float) -> bool:
+    """Whether a student was deactivated or reactivated at or after ``since`` (epoch seconds).
+
+    Those are the only changes that take rows out of the index: a reader who counted the rows
+    under a key before one cannot tell from the count alone that nothing changed (a row gone and
+    another added leave it equal). Both tables are small (a person decides each row)."""
+    d, r = deactivations_t.c, reactivations_t.c
+    if (await conn.execute(select(d.id).where(d.at >= since).limit(1))).first() is not None:
+        return True
+    q = select(r.id).where(r.status == "approved", r.decided_at >= since).limit(1)
+    return (await conn.execute(q)).first() is not None

@@ -178,3 +178,32 @@ async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypa
         assert (await conn.exec_driver_sql("SELECT count(*) FROM ssid_students")).scalar() == report.counts["NEW"]
     assert wal.stat().st_size == 0
     await store.close()
+
+
+async def test_a_deactivation_after_planning_has_every_row_of_the_chunk_decided_again(store, users, tmp_path):
+    """Deactivation takes a student's rows out of the lookup index: a key's count can then stay
+    equal while its rows changed (one left, one arrived), so counts alone cannot vouch for a plan."""
+    from ssid import maintenance
+
+    from .conftest import create
+
+    amara = await create(store, AMARA)
+    twin = await create(store, {**AMARA, "LegalFirstName": "Adaeze"})
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA, UserDefined="lena"),
+                                                 row(store, AMARA, UserDefined="amara")])
+    names = header(store.catalogue)
+    job = PlanJob(tuple(names), None, Matcher(), len(names))
+    async with store.read() as conn:
+        planned = await plan_chunk(store, conn, next(chunks(src, names, 10)), job)
+    assert [p.code for p in planned.plans] == ["NEW", "MATCH"]
+    async with store.write() as conn:
+        await maintenance.deactivate(store, conn, twin.student_id, amara.student_id,
+                                     "entered twice: same child as the surviving ID", users["sam"])
+    sha = file_sha256(src)
+    keys = {r.number: request_key(sha, r.number) for r in planned.rows}
+    async with store.write() as conn:
+        writer = ChunkWriter(store, conn, actor=Actor("ann", "043802", "job-1"), group=None, matcher=Matcher(),
+                             width=len(names), history=WriteHistory())
+        results = await writer.apply(planned, keys, {})
+    assert writer.redecided == 2
+    assert [r.code for r in results] == ["NEW", "MATCH"] and results[1].student_id == amara.student_id
