@@ -94,24 +94,33 @@ async def test_planned_rows_answer_like_row_by_row(tmp_path, settings):
         assert counts["active"] == len(half) + len({sid for code, sid in expected if code == "NEW"})
 
 
-async def test_a_student_added_by_someone_else_after_planning_is_matched_not_issued_again(store, users, tmp_path):
-    """The writer notices a change it did not make since the plan and decides the row again."""
-    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA, UserDefined="lena"),
-                                                 row(store, AMARA, UserDefined="amara")])
+async def _plan(store: SsidStore, src):
+    """The plan of a small file's one chunk, as a planner makes it."""
     names = header(store.catalogue)
     job = PlanJob(tuple(names), None, Matcher(), len(names))
-    chunk = next(chunks(src, names, 10))
     async with store.read() as conn:
-        planned = await plan_chunk(store, conn, chunk, job)
-    assert [p.code for p in planned.plans] == ["NEW", "NEW"]  # nobody there yet
-    async with store.write() as conn:  # meanwhile, the SLF poller issues Lena an ID
-        lena = await store.create_student(conn, LENA, users["sam"].actor(), request_key="slf-1")
+        return await plan_chunk(store, conn, next(chunks(src, names, 10)), job)
+
+
+async def _apply(store: SsidStore, src, planned):
+    """(the writer, its results) after applying ``planned`` as batch job-1."""
     sha = file_sha256(src)
     keys = {r.number: request_key(sha, r.number) for r in planned.rows}
     async with store.write() as conn:
         writer = ChunkWriter(store, conn, actor=Actor("ann", "043802", "job-1"), group=None, matcher=Matcher(),
-                             width=len(names), history=WriteHistory())
-        results = await writer.apply(planned, keys, {})
+                             width=len(header(store.catalogue)), history=WriteHistory())
+        return writer, await writer.apply(planned, keys, {})
+
+
+async def test_a_student_added_by_someone_else_after_planning_is_matched_not_issued_again(store, users, tmp_path):
+    """The writer notices a change it did not make since the plan and decides the row again."""
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA, UserDefined="lena"),
+                                                 row(store, AMARA, UserDefined="amara")])
+    planned = await _plan(store, src)
+    assert [p.code for p in planned.plans] == ["NEW", "NEW"]  # nobody there yet
+    async with store.write() as conn:  # meanwhile, the SLF poller issues Lena an ID
+        lena = await store.create_student(conn, LENA, users["sam"].actor(), request_key="slf-1")
+    writer, results = await _apply(store, src, planned)
     assert [(r.code, r.student_id) for r in results][0] == ("MATCH", lena.student_id)
     assert results[1].code == "NEW" and results[1].student_id != lena.student_id
     assert writer.redecided == 1
@@ -191,19 +200,11 @@ async def test_a_deactivation_after_planning_has_every_row_of_the_chunk_decided_
     twin = await create(store, {**AMARA, "LegalFirstName": "Adaeze"})
     src = write_csv(tmp_path / "in.csv", store, [row(store, LENA, UserDefined="lena"),
                                                  row(store, AMARA, UserDefined="amara")])
-    names = header(store.catalogue)
-    job = PlanJob(tuple(names), None, Matcher(), len(names))
-    async with store.read() as conn:
-        planned = await plan_chunk(store, conn, next(chunks(src, names, 10)), job)
+    planned = await _plan(store, src)
     assert [p.code for p in planned.plans] == ["NEW", "MATCH"]
     async with store.write() as conn:
         await maintenance.deactivate(store, conn, twin.student_id, amara.student_id,
                                      "entered twice: same child as the surviving ID", users["sam"])
-    sha = file_sha256(src)
-    keys = {r.number: request_key(sha, r.number) for r in planned.rows}
-    async with store.write() as conn:
-        writer = ChunkWriter(store, conn, actor=Actor("ann", "043802", "job-1"), group=None, matcher=Matcher(),
-                             width=len(names), history=WriteHistory())
-        results = await writer.apply(planned, keys, {})
+    writer, results = await _apply(store, src, planned)
     assert writer.redecided == 2
     assert [r.code for r in results] == ["NEW", "MATCH"] and results[1].student_id == amara.student_id
