@@ -1,7 +1,7 @@
 """The SSID database at state scale (issue #6): lookups and a batch file against millions of students.
 
     .venv/bin/python benchmarks/ssid_scale_bench.py build  --students 10000000 --dir /var/tmp/ssid-10m
-    .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--write]
+    .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--repeat 3] [--write]
     .venv/bin/python benchmarks/ssid_scale_bench.py batch  --dir /var/tmp/ssid-10m [--rows 1000000] [--write]
 
 ``build`` generates a synthetic population (ssid.population: families, twins, siblings, name
@@ -127,8 +127,12 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-async def lookup(out: Path, n: int, write: bool) -> None:
-    """Lookups one after the other, as the SLF poller and the REST API make them."""
+async def lookup(out: Path, n: int, write: bool, repeat: int = 3) -> None:
+    """Lookups one after the other, as the SLF poller and the REST API make them.
+
+    The same lookups are timed ``repeat`` times over and the pass with the median p99 is
+    reported, with the range: on a shared VM one pass's p99 moves by ±10%, more than most
+    changes it is meant to show."""
     from datetime import date
 
     from ssid.db.candidates import match
@@ -150,31 +154,38 @@ async def lookup(out: Path, n: int, write: bool) -> None:
             queries.append((q["kind"], q["truth"], StudentRecord(**rec)))
             if len(queries) >= n:
                 break
-    times: list[float] = []
-    scored: list[int] = []
-    outcomes: Counter = Counter()
-    right = wrong = 0
+    passes = []
     async with store.read() as conn:
         for kind, truth, rec in queries[:200]:  # warm the page cache a little, as a running server has it
             await match(conn, matcher, rec)
-        t0 = time.perf_counter()
-        for kind, truth, rec in queries:
-            t = time.perf_counter()
-            d = await match(conn, matcher, rec)
-            times.append((time.perf_counter() - t) * 1000)
-            scored.append(d.explanation.candidates_scored)
-            outcomes[str(d.outcome)] += 1
-            if d.outcome == Outcome.MATCH:
-                right += d.student_id == truth
-                wrong += d.student_id != truth
-        wall = time.perf_counter() - t0
+        for _ in range(max(repeat, 1)):
+            times: list[float] = []
+            scored: list[int] = []
+            outcomes: Counter = Counter()
+            right = wrong = 0
+            t0 = time.perf_counter()
+            for kind, truth, rec in queries:
+                t = time.perf_counter()
+                d = await match(conn, matcher, rec)
+                times.append((time.perf_counter() - t) * 1000)
+                scored.append(d.explanation.candidates_scored)
+                outcomes[str(d.outcome)] += 1
+                if d.outcome == Outcome.MATCH:
+                    right += d.student_id == truth
+                    wrong += d.student_id != truth
+            passes.append((_pct(times, 0.99), times, scored, outcomes, right, wrong, time.perf_counter() - t0))
     await store.close()
+    passes.sort(key=lambda p: p[0])
+    p99s = [p[0] for p in passes]
+    _, times, scored, outcomes, right, wrong, wall = passes[len(passes) // 2]
     p50, p99 = _pct(times, 0.50), _pct(times, 0.99)
+    spread = (f"; p99 of the {len(passes)} passes {min(p99s):.2f}–{max(p99s):.2f} ms, the median pass shown"
+              if len(passes) > 1 else "")
     mean_scored, p99_scored = sum(scored) / max(len(scored), 1), _pct(scored, 0.99)
     print(f"{len(queries):,} lookups against {manifest['students']:,} students: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
           f"max {max(times):.1f} ms, {len(queries) / wall:,.0f} lookups/s on one connection; outcomes "
           f"{dict(outcomes)}; automatic matches right {right:,}, wrong {wrong:,}; candidates scored per lookup: "
-          f"mean {mean_scored:.1f}, p99 {p99_scored}")
+          f"mean {mean_scored:.1f}, p99 {p99_scored}{spread}")
     if write:
         _record("lookup", [
             f"Lookups (candidate retrieval from the database plus scoring and decision, "
@@ -186,8 +197,9 @@ async def lookup(out: Path, n: int, write: bool) -> None:
             f"| {len(queries):,} | {p50:.2f} | {p99:.2f} | {max(times):.1f} | {len(queries) / wall:,.0f} | "
             f"{right:,} / {wrong:,} | ≤ 2 ms |",
             "", f"Outcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(outcomes.items()))}. Candidates "
-                f"scored per lookup: mean {mean_scored:.1f}, p99 {p99_scored}.",
-            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir DIR --queries {n} --write`."])
+                f"scored per lookup: mean {mean_scored:.1f}, p99 {p99_scored}{spread}.",
+            f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir DIR --queries {n}"
+            f"{'' if repeat == 3 else f' --repeat {repeat}'} --write`."])
 
 
 async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool = False) -> None:
@@ -318,6 +330,8 @@ def main() -> None:
     lk = sub.add_parser("lookup")
     lk.add_argument("--dir", type=Path, required=True)
     lk.add_argument("--queries", type=int, default=20_000)
+    lk.add_argument("--repeat", type=int, default=3, help="time the lookups this many times over and report the "
+                    "pass with the median p99 (default 3)")
     lk.add_argument("--write", action="store_true")
     bt = sub.add_parser("batch")
     bt.add_argument("--dir", type=Path, required=True)
@@ -330,7 +344,7 @@ def main() -> None:
     if a.cmd == "build":
         asyncio.run(build(a.students, a.seed, a.dir, a.batch_rows, a.lookups, a.workers))
     elif a.cmd == "lookup":
-        asyncio.run(lookup(a.dir, a.queries, a.write))
+        asyncio.run(lookup(a.dir, a.queries, a.write, a.repeat))
     else:
         asyncio.run(batch(a.dir, a.rows, a.workers, a.write, a.in_place))
 
