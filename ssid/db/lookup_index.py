@@ -2,7 +2,7 @@
 
 Why: a lookup reads its candidates from this index. Were deactivated students' rows kept in
 it, every candidate row would need its student's status checked (one more B-tree search per
-row, about a third of a lookup's reading time at ten million students) so that a deactivated
+row, a fifth of the lookup statement's time at ten million students) so that a deactivated
 ID is never offered as a match. Keeping the index to active students answers that once, when
 the status changes: deactivation takes a student's rows out, reactivation puts them back. The
 rows are derived data (the versions themselves stay in ``ssid_aliases``, never deleted), so
