@@ -1,7 +1,8 @@
 """The SSID database at state scale (issue #6): lookups and a batch file against millions of students.
 
     .venv/bin/python benchmarks/ssid_scale_bench.py build  --students 10000000 --dir /var/tmp/ssid-10m
-    .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--repeat 3] [--write]
+    .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--repeat 3]
+                                                           [--write]
     .venv/bin/python benchmarks/ssid_scale_bench.py batch  --dir /var/tmp/ssid-10m [--rows 1000000] [--write]
 
 ``build`` generates a synthetic population (ssid.population: families, twins, siblings, name

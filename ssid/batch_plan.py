@@ -8,9 +8,10 @@ one) and the *facts* its decision rested on: how many rows stood under each bloc
 looked up, and how many versions the students it names had. Rows under a key are only ever
 added, except when a student is deactivated or reactivated (``ssid.db.lookup_index``; the
 writer then decides every row of a chunk planned about then again), so equal counts mean the
-writer sees exactly what the planner saw; when a fact differs (an earlier row of the same file added a student or an alias there, or another
-process did), the writer decides that row again itself, inside its transaction, with
-``ssid.batch.decide_record``: the outcome is always the one row-by-row processing would give.
+writer sees exactly what the planner saw; when a fact differs (an earlier row of the same file
+added a student or an alias there, or another process did), the writer decides that row again
+itself, inside its transaction, with ``ssid.batch.decide_record``: the outcome is always the
+one row-by-row processing would give.
 """
 
 from __future__ import annotations

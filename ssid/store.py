@@ -41,7 +41,7 @@ from .catalogue import GENERATE
 from .config import Settings
 from .db import bulkload, namecounts
 from .db.engine import READ_ONLY, insert_ignore, make_engine
-from .db.lookup_index import add_rows, index_versions
+from .db.lookup_index import add_rows, index_students
 from .db.migrations import migrate as run_migrations
 from .db.schema import (
     ACTIVE, DEACTIVATED, aliases_t, audit_t, deactivations_t, ids_t, reactivations_t, students_t, users_t,
@@ -547,4 +547,4 @@ class SsidStore:
             raise Refused(f"student {before.student_id} was changed by someone else meanwhile: look at it again "
                           "and repeat the change")
         if "status" in values and (values["status"] == ACTIVE) != before.active:
-            await index_versions(conn, before.student_id, values["status"] == ACTIVE)
+            await index_students(conn, [before.student_id], values["status"] == ACTIVE)

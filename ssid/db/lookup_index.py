@@ -46,18 +46,13 @@ async def add_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
     return await _apply(conn, [r for r in rows if r["student_id"] in active], True)
 
 
-async def index_versions(conn: AsyncConnection, student_id: str, active: bool) -> None:
-    """Put every stored version of a student into the index (``active``) or take them out."""
-    await _apply(conn, await version_rows(conn, [student_id]), active)
-
-
-async def remove_students(conn: AsyncConnection, student_ids: list[str]) -> int:
-    """Take these students' versions out of the index (migration 10); the rows removed."""
-    removed = 0
+async def index_students(conn: AsyncConnection, student_ids: list[str], active: bool) -> int:
+    """Put every stored version of these students into the index (``active``: reactivation) or
+    take them out (deactivation, migration 10); the rows added or removed."""
+    done = 0
     for n in range(0, len(student_ids), 500):
-        rows = await version_rows(conn, student_ids[n:n + 500])
-        removed += await _apply(conn, rows, False)
-    return removed
+        done += await _apply(conn, await version_rows(conn, student_ids[n:n + 500]), active)
+    return done
 
 
 async def _apply(conn: AsyncConnection, rows: list[dict[str, Any]], active: bool) -> int:

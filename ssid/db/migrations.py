@@ -36,7 +36,7 @@ from typing import Awaitable, Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .lookup_index import remove_students
+from .lookup_index import index_students
 from .namecounts import fill_from_aliases
 from ..matching.blocking import YEAR_LAST_FIRST
 from ..records import STD_BIRTH_AT
@@ -175,7 +175,7 @@ async def _v10(conn: AsyncConnection) -> None:
     """The lookup index (``ssid_block_keys``) keeps active students only (``ssid.db.lookup_index``)."""
     s = students_t.c
     gone = list((await conn.execute(select(s.student_id).where(s.status != ACTIVE).order_by(s.student_id))).scalars())
-    removed = await remove_students(conn, gone)
+    removed = await index_students(conn, gone, active=False)
     log.info("SSID database: %d lookup-index rows of %d deactivated students removed", removed, len(gone))
 
 
