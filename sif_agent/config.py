@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
+from dburl import DatabaseUrlError, async_url
 from messages import versions as sif_versions
 
 T = TypeVar("T")
@@ -232,8 +233,10 @@ def from_mapping(data: Mapping, base: Path = Path(".")) -> AgentSettings:
     if len(set(ids)) != len(ids):
         raise ConfigError("zone ids must be unique")
     outbox = a.get("outbox", "var/agent-outbox.db")
-    if "://" not in outbox:
-        outbox = f"sqlite+aiosqlite:///{_path(outbox, base)}"
+    try:
+        outbox = async_url(outbox, base)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"[agent] outbox: {exc}") from None
     return AgentSettings(source_id=a["source_id"], name=a.get("name", a["source_id"]), zones=zones,
                          outbox=outbox)
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dburl import async_url
 from messages import Message, Response, SIFError, build, parse
 from messages.codes import AccessCode, ErrorCategory
 
@@ -99,7 +100,7 @@ class Outbox:
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Outbox":
-        engine = create_async_engine(url)
+        engine = create_async_engine(async_url(url))
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine, **kw)

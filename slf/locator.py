@@ -17,6 +17,8 @@ import click
 
 from sif_agent.config import ConfigError
 
+from .options import DATABASE
+
 STATES = ("new", "sent", "ambiguous", "resolve_sent", "new_sent", "matched", "written_back", "error", "fault",
           "cancelled")
 
@@ -58,7 +60,7 @@ def _load(config_path: Path):
 
 # ============================================================================ console
 @locator.group("console")
-@click.option("--db", "database", default=None, metavar="URL|FILE", help="The locator database.")
+@click.option("--db", "database", type=DATABASE, default=None, help="The locator database.")
 @click.option("--config", "config_path", default=None, type=click.Path(path_type=Path),
               help="Locator TOML; its [locator] database is used.")
 @click.pass_context
@@ -68,8 +70,6 @@ def console(ctx: click.Context, database: str | None, config_path: Path | None) 
         raise click.UsageError("give --db URL|FILE or --config FILE")
     if database is None:
         database = _load(config_path).database
-    elif "://" not in database:
-        database = f"sqlite+aiosqlite:///{Path(database).resolve()}"
     ctx.obj = database
     ctx.meta["locator_config"] = config_path
 

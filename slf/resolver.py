@@ -18,6 +18,8 @@ import click
 
 from sif_agent.config import ConfigError
 
+from .options import DATABASE
+
 
 @click.group()
 def resolver() -> None:
@@ -73,12 +75,10 @@ def _safe(url: str) -> str:
 
 
 def _database(config_path: Path | None, database: str | None) -> tuple[str, Any]:
-    from sif_agent.resolver.db import url_of
-
     if database is None and config_path is None:
         raise click.UsageError("give --db URL|FILE or --config FILE")
     if database is not None:
-        return url_of(str(Path(database).resolve()) if "://" not in database else database), None
+        return database, None  # already an async URL (the option's type)
     settings = _load(config_path)
     return settings.database, settings
 
@@ -103,7 +103,7 @@ def _with_store(config_path: Path | None, database: str | None, work: Callable[.
 _db_options = [
     click.option("--config", "config_path", default=None, type=click.Path(path_type=Path),
                  help="Resolver TOML; its [resolver] database is used."),
-    click.option("--db", "database", default=None, metavar="URL|FILE", help="The SLF database."),
+    click.option("--db", "database", type=DATABASE, default=None, help="The SLF database."),
 ]
 
 

@@ -21,19 +21,21 @@ from typing import Any, Awaitable, Callable
 
 import click
 
+from .options import DATABASE
+
 
 def _when(ts: float | None) -> str:
     return "—" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _settings(config_path: Path | None, database: str | None):
-    from ssid.config import ConfigError, Settings, load, url_of
+    from ssid.config import ConfigError, Settings, load
 
     try:
         settings = load(config_path) if config_path is not None else Settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    return settings, (url_of(database) if database else settings.database)
+    return settings, (database or settings.database)  # --db is already an async URL (its type)
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -74,7 +76,7 @@ def _run(ctx_obj: dict[str, Any], work: Callable[..., Awaitable[Any]], *, create
 
 
 def _db_options(fn):
-    fn = click.option("--db", "database", default=None, metavar="URL|FILE",
+    fn = click.option("--db", "database", type=DATABASE, default=None,
                       help="The SSID database: a SQLite file or postgresql+asyncpg://user@host/db "
                            "(default: the configured one, else ./ssid.db).")(fn)
     fn = click.option("--config", "config_path", default=None, type=click.Path(path_type=Path),

@@ -20,20 +20,17 @@ from pathlib import Path
 
 import click
 
+from .options import DATABASE
+
 log = logging.getLogger("slf.ssid.poll")
-
-
-def _url(value: str) -> str:
-    from ssid.config import url_of
-
-    return url_of(value)
 
 
 @click.command("poll")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The SSID configuration (TOML); the Ohio defaults without it.")
-@click.option("--db", "database", help="The SSID database (URL or SQLite file); default: [ssid] database.")
-@click.option("--slf-db", "slf_db", required=True,
+@click.option("--db", "database", type=DATABASE,
+              help="The SSID database (URL or SQLite file); default: [ssid] database.")
+@click.option("--slf-db", "slf_db", type=DATABASE, required=True,
               help="The SLF tables' database (URL or SQLite file), shared with `slf resolver run`.")
 @click.option("--slf-config", "slf_config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML file with an [slf] table: column mapping, user group (default: the [slf] "
@@ -62,8 +59,8 @@ def poll_cmd(config_path: Path | None, database: str | None, slf_db: str, slf_co
         raise click.ClickException(str(exc)) from None
     if interval <= 0:
         raise click.ClickException("--interval must be more than 0 seconds")
-    url = _url(database) if database else settings.database
-    slf_url = _url(slf_db)
+    url = database or settings.database
+    slf_url = slf_db
 
     async def main() -> int:
         store = SsidStore.from_url(url, settings)

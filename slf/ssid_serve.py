@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from .options import DATABASE
+
 log = logging.getLogger("slf.ssid.serve")
 
 
@@ -56,9 +58,9 @@ def _ssl_context(server, no_tls: bool):
 @click.option("--config", "config_path", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The SSID configuration (TOML) with its [server] and [extracts] tables.")
-@click.option("--db", "database", default=None, metavar="URL|FILE",
+@click.option("--db", "database", type=DATABASE, default=None,
               help="The SSID database (default: [ssid] database).")
-@click.option("--slf-db", "slf_db", default=None, metavar="URL|FILE",
+@click.option("--slf-db", "slf_db", type=DATABASE, default=None,
               help="The SLF tables' database, shared with `slf resolver run` (default: [server] slf_database; "
                    "without either the SLF poller is off).")
 @click.option("--host", default=None, help="Override [server] host.")
@@ -70,7 +72,7 @@ def serve_cmd(config_path: Path, database: str | None, slf_db: str | None, host:
               no_tls: bool, log_level: str) -> None:
     """Run the SSID server: HTTPS (/healthz, REST API, web UI), the SLF poller, heartbeats and
     the scheduled extracts, until SIGTERM or Ctrl-C."""
-    from ssid.config import ConfigError, load, url_of
+    from ssid.config import ConfigError, load
     from ssid.db.engine import safe_url
     from ssid.schedule import ScheduleError, schedule_from_config
     from ssid.server import ServerConfigError, serve, server_from_config
@@ -93,10 +95,10 @@ def serve_cmd(config_path: Path, database: str | None, slf_db: str | None, host:
                                    else str(exc)) from None
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if slf_db:
-        overrides["slf_database"] = url_of(slf_db)
+        overrides["slf_database"] = slf_db
     server = replace(server, **overrides)
     ssl_context = _ssl_context(server, no_tls)
-    url = url_of(database) if database else settings.database
+    url = database or settings.database
     path = _sqlite_file(url)
     if path is not None and not path.exists():
         raise click.ClickException(f"no SSID database at {path}: create it with `slf ssid init` (or give --db)")

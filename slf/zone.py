@@ -12,6 +12,8 @@ import click
 
 from zone.config import ConfigError, ServerSettings, ZoneSettings, load
 
+from .options import DATABASE
+
 
 @click.group()
 def zone() -> None:
@@ -70,7 +72,7 @@ def _workers(settings: ServerSettings, banner, n: int) -> None:
               help="Zone server TOML (see conf/zone.example.toml).")
 @click.option("--host", default=None, help="Override [server] host.")
 @click.option("--port", default=None, type=int, help="Override [server] port.")
-@click.option("--db", "database", default=None, metavar="URL", help="Override [server] database.")
+@click.option("--db", "database", type=DATABASE, default=None, help="Override [server] database.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes sharing the port and the database (PostgreSQL only).")
 def serve_cmd(config_path: Path, host: str | None, port: int | None, database: str | None, workers: int) -> None:

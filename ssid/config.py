@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from dburl import DatabaseUrlError, async_url
+
 from .catalogue import OHIO_ATTRIBUTES, OHIO_TASKS, Catalogue, CatalogueError
 from .ids import OHIO, IdProfile, profile_from_config
 
@@ -89,13 +91,12 @@ class Settings:
 
 
 def url_of(value: str, base: Path | None = None) -> str:
-    """A SQLAlchemy URL from a URL or a SQLite file path (relative to ``base``)."""
-    if "://" in value:
-        return value
-    p = Path(value)
-    if not p.is_absolute():
-        p = (base or Path.cwd()) / p
-    return f"sqlite+aiosqlite:///{p}"
+    """The async SQLAlchemy URL of a URL or a SQLite file path (relative to ``base``, else the
+    working directory); ``postgresql://`` and ``sqlite:///`` as users write them (``dburl``)."""
+    try:
+        return async_url(value, base or Path.cwd())
+    except DatabaseUrlError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _unknown(where: str, got: Mapping[str, Any], known: set[str], problems: list[str]) -> None:

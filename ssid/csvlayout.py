@@ -13,14 +13,11 @@ row) and the physical line it starts on, so a person can find it in an editor.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 from .catalogue import Catalogue
 
@@ -35,6 +32,24 @@ MAX_FIELD = 10_000
 
 class LayoutError(ValueError):
     """The file as a whole cannot be read (encoding, header); nothing was processed."""
+
+
+def not_utf8(path: Path) -> str:
+    """Where ``path`` first stops being UTF-8, for an error message a person can act on.
+
+    Why not the decoder's own error: a text file is decoded in blocks, so the error arrives
+    while an earlier line is being read, and carries a position within the block, not a line."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                shown = raw[:exc.start].decode("utf-8", "replace").strip()[-30:]
+                after = f' after "{shown}"' if shown else ""
+                return (f"{path}: line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02X}{after}, column "
+                        f"{len(raw[:exc.start].decode('utf-8', 'replace')) + 1}); the file was probably saved as "
+                        "Windows-1252 or Latin-1: save it as \"CSV UTF-8\"")
+    return f"{path}: the file is not UTF-8 text; save it as \"CSV UTF-8\""
 
 
 def header(catalogue: Catalogue, output: bool = False) -> tuple[str, ...]:
@@ -84,72 +99,3 @@ def check_header(got: Sequence[str], expected: Sequence[str], name: str) -> None
         what.append("the columns are in another order")
     raise LayoutError(f"{name}: wrong header ({'; '.join(what)}); nothing was processed. The first line must be "
                       f"exactly:\n{','.join(expected)}")
-
-
-class _LineCounter(io.TextIOBase):
-    """Counts physical lines handed to the csv reader, so each row knows where it starts."""
-
-    def __init__(self, f: IO[str]) -> None:
-        self._f = f
-        self.lines = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = self._f.readline()
-        if not line:
-            raise StopIteration
-        self.lines += 1
-        return line
-
-
-def read_rows(path: Path, expected: Sequence[str]) -> Iterator[Row]:
-    """Rows of a layout file, checked against the expected header first."""
-    try:
-        f = open(path, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise LayoutError(f"{path}: cannot be opened ({exc.strerror})") from None
-    with f:
-        counter = _LineCounter(f)
-        reader = csv.reader(counter, strict=True)
-        try:
-            first = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise LayoutError(f"{path}: the header line cannot be read ({exc}); save the file as UTF-8 CSV") from None
-        if first is None:
-            raise LayoutError(f"{path}: the file is empty; the first line must be the header:\n{','.join(expected)}")
-        check_header(first, expected, str(path))
-        number = 0
-        while True:
-            start = counter.lines + 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError:
-                raise LayoutError(f"{path}: line {start} is not UTF-8 text; save the file as UTF-8 CSV "
-                                  f"(rows before line {start} were read)") from None
-            except csv.Error as exc:
-                raise LayoutError(f"{path}: line {start}: {exc}; check the quotes on that line (a field with "
-                                  "a comma or quote must be in double quotes, a quote inside doubled: \"\")") from None
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
-            number += 1
-            row = {name: (fields[i] if i < len(fields) else "") for i, name in enumerate(expected)}
-            yield Row(number, start, row, len(fields))
-
-
-def count_data_lines(path: Path) -> int:
-    """A fast estimate of the number of rows (physical lines minus the header), for progress bars."""
-    n = 0
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
-    with open(path, "rb") as f:
-        f.seek(0, 2)
-        if f.tell():
-            f.seek(-1, 2)
-            if f.read(1) != b"\n":
-                n += 1
-    return max(n - 1, 0)

@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .audit import Actor, ChangeType, mask
 from .catalogue import IMPORT, Catalogue
 from .config import Settings
-from .csvlayout import LayoutError, Row, check_header, header, parse_datetime
+from .csvlayout import LayoutError, Row, check_header, header, not_utf8, parse_datetime
 from .db import bulkload, namecounts
 from .db.schema import ACTIVE, ids_t, students_t
 from .ids import clean_id, id_problems
@@ -233,22 +233,27 @@ def _records(path: Path, expected: Sequence[str]) -> Iterator[tuple[int, list[st
                     yield start, lines
                     lines = []
         except UnicodeDecodeError:
-            raise LayoutError(f"{path}: line {line_no + 1} is not UTF-8 text: save the file as UTF-8 CSV; nothing "
-                              "was loaded") from None
+            raise LayoutError(f"{not_utf8(path)}; nothing was loaded") from None
         if lines:
             raise LayoutError(f"{path}: line {start}: a double quote opens a field that is never closed: close it "
                               "(a quote inside a quoted field is written twice: \"\"); nothing was loaded")
 
 
 def chunks(path: Path, expected: Sequence[str], size: int) -> Iterator[Chunk]:
+    """The file's records, ``size`` at a time. Blank lines between records of one chunk are kept
+    as empty lines, so each row's physical line (counted from the chunk's first) stays right."""
     parts: list[str] = []
     first_line = first_row = 0
     row = 0
+    next_line = 0  # the physical line after the last record
     for start, lines in _records(path, expected):
         row += 1
         if not parts:
             first_line, first_row = start, row
+        elif start > next_line:
+            parts.append("\n" * (start - next_line))
         parts.extend(lines)
+        next_line = start + len(lines)
         if row - first_row + 1 >= size:
             yield Chunk("".join(parts), first_line, first_row)
             parts = []

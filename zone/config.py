@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dburl import DatabaseUrlError, async_url
 from messages import versions
 
 from .acl import Rights
@@ -149,7 +150,7 @@ def from_mapping(data: dict, base: Path = Path(".")) -> ServerSettings:
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         client_ca=path("client_ca"),
-        database=str(server.get("database", "sqlite+aiosqlite:///var/zone.db")),
+        database=_database(str(server.get("database", "sqlite+aiosqlite:///var/zone.db")), base),
         max_message_bytes=int(server.get("max_message_bytes", 4 * 1024 * 1024)),
         log_retention_rows=int(server.get("log_retention_rows", 10_000)),
         zones=zones,
@@ -160,3 +161,12 @@ def from_mapping(data: dict, base: Path = Path(".")) -> ServerSettings:
         raise ConfigError("a zone uses certificate authentication: set [server] client_ca to the CA "
                           "that signs agent certificates")
     return settings
+
+
+def _database(value: str, base: Path) -> str:
+    """[server] database: a URL, or a SQLite file path relative to the configuration file."""
+    try:
+        return async_url(value, base)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"[server] database: {exc}") from None
+

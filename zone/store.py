@@ -50,6 +50,8 @@ from sqlalchemy.dialects import postgresql as _pg
 from sqlalchemy.dialects import sqlite as _sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dburl import async_url
+
 from .pgfast import FUNCTION_SQL, PgFast
 
 _logger = logging.getLogger(__name__)
@@ -528,7 +530,7 @@ class Store:
             # for a read or a share of a group commit (zone.pgfast), so ten cover a busy worker.
             kw.setdefault("pool_size", PG_POOL_SIZE)
             kw.setdefault("max_overflow", PG_POOL_SIZE)
-        engine = create_async_engine(url, **kw)
+        engine = create_async_engine(async_url(url), **kw)
         return cls(engine)
 
     async def create(self) -> None:

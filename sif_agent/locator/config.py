@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from dburl import DatabaseUrlError, async_url
+
 from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping, load_toml
 from . import mapping as mapping_mod
 from .determination import Mode
@@ -77,10 +79,10 @@ class LocatorSettings:
 
 
 def _url(value: str, base: Path) -> str:
-    if "://" in value:
-        return value
-    p = Path(value)
-    return f"sqlite+aiosqlite:///{p if p.is_absolute() else base / p}"
+    try:
+        return async_url(value, base)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"[locator] database: {exc}") from None
 
 
 def _mapping(value: Any, where: str, base: Path) -> mapping_mod.Mapping:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dburl import async_url
 from messages import Error, SIFError
 from messages.objects import StudentLocator, is_transaction_id, new_transaction_id
 
@@ -234,7 +235,7 @@ class LocatorStore:
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "LocatorStore":
-        engine = create_async_engine(url)
+        engine = create_async_engine(async_url(url))
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine, **kw)

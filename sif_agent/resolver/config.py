@@ -55,6 +55,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..codetables import CodeTable, CodeTableError, table_from_spec
 from ..config import AgentSettings, ConfigError, from_mapping as agent_from_mapping, load_toml
 from ..sifpath import PathError, parse_path
+from dburl import DatabaseUrlError
+
 from .db import url_of
 from .tables import CORE_ATTRIBUTES, CORE_NAMES, FORMATS, AttributeColumn
 
@@ -266,7 +268,11 @@ def from_mapping(data: Mapping[str, Any], base: Path = Path(".")) -> ResolverSet
         batch_size=_number(r, "batch_size", "[resolver]", 100, integer=True),
         retention=float(_number(r, "retention_days", "[resolver]", 30)) * 86400.0,
         school_year_start_month=month)
-    return ResolverSettings(agent=agent, database=url_of(database, base), columns=columns,
+    try:
+        database = url_of(database, base)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"[resolver] database: {exc}") from None
+    return ResolverSettings(agent=agent, database=database, columns=columns,
                             extra_columns=extra_columns, code_tables=tables, policy=policy, worker_id=worker,
                             poll_interval=float(_number(r, "poll_interval", "[resolver]", 30.0)), listen=listen)
 

@@ -21,18 +21,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dburl import async_url
+
 #: milliseconds a SQLite writer waits for another one
 BUSY_TIMEOUT_MS = 30_000
 
 
 def url_of(value: str, base: Path | None = None) -> str:
-    """A SQLAlchemy URL from a URL or a SQLite file path (relative to ``base``)."""
-    if "://" in value:
-        return value
-    p = Path(value)
-    if not p.is_absolute() and base is not None:
-        p = base / p
-    return f"sqlite+aiosqlite:///{p}"
+    """The async SQLAlchemy URL of a URL or a SQLite file path (relative to ``base``; ``dburl``)."""
+    return async_url(value, base)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -52,6 +49,7 @@ def _sqlite_begin(conn) -> None:
 
 def make_engine(url: str, **kw) -> AsyncEngine:
     """An async engine; SQLite gets the pragmas and BEGIN IMMEDIATE, its folder is created."""
+    url = async_url(url)
     engine = create_async_engine(url, **kw)
     if engine.dialect.name == "sqlite":
         db = make_url(url).database

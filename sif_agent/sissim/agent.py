@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from dburl import async_url
 from messages import Event, new_guid
 from messages.objects import (
     Code, Demographics, ExtendedElement, Language, Name, Race, SchoolInfo, StudentPersonal,
@@ -50,7 +51,7 @@ def sim_settings(url: str, source_id: str, *, zone_id: str = "district", version
     outbox = str(outbox)
     if "://" not in outbox:
         Path(outbox).parent.mkdir(parents=True, exist_ok=True)
-        outbox = f"sqlite+aiosqlite:///{outbox}"
+    outbox = async_url(outbox)
     zone = ZoneSettings(
         id=zone_id, url=url, source_id=source_id, versions=tuple(versions), pull_interval=pull_interval,
         tls=TlsSettings(ca=ca, cert=cert, key=key), retry=retry or RetrySettings(),

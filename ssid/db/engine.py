@@ -24,6 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dburl import async_url
+
 log = logging.getLogger(__name__)
 
 #: milliseconds a SQLite writer waits for another one
@@ -49,6 +51,7 @@ def _sqlite_begin(conn) -> None:
 
 def make_engine(url: str, **kw) -> AsyncEngine:
     """An async engine; SQLite gets the pragmas and BEGIN IMMEDIATE, its folder is created."""
+    url = async_url(url)
     engine = create_async_engine(url, **kw)
     if engine.dialect.name == "sqlite":
         db = make_url(url).database
