@@ -77,7 +77,7 @@ def _run(ctx_obj: dict[str, Any], work: Callable[..., Awaitable[Any]], *, create
 
 def _db_options(fn):
     fn = click.option("--db", "database", type=DATABASE, default=None,
-                      help="The SSID database: a SQLite file or postgresql+asyncpg://user@host/db "
+                      help="The SSID database: a SQLite file or postgresql://user@host/db "
                            "(default: the configured one, else ./ssid.db).")(fn)
     fn = click.option("--config", "config_path", default=None, type=click.Path(path_type=Path),
                       help="SSID TOML (see conf/ssid.example.toml).")(fn)

@@ -79,8 +79,9 @@ def batch_cmd(file: Path, out: Path, user_id: str, group: str | None, max_rows: 
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    click.echo(f"batch job {s['job_id']}: {s['rows']:,} rows in {s['seconds']:,.1f} s "
-               f"({s['rows_per_second']:,.0f} rows/s) -> {out}")
+    rate = s["rows_per_second"]
+    click.echo(f"batch job {s['job_id']}: {s['rows']:,} row{'' if s['rows'] == 1 else 's'} in {s['seconds']:,.1f} s "
+               f"({rate:,.{0 if rate >= 10 else 1}f} rows/s) -> {out}")
     click.echo("  " + "; ".join(f"{code} {n:,}" for code, n in s["counts"].items()))
     if s["counts"]["POTENTIAL"]:
         click.echo("  POTENTIAL rows: no ID was issued; resolve them in the web UI.")

@@ -93,7 +93,7 @@ def serve_cmd(config_path: Path, host: str | None, port: int | None, database: s
     if workers > 1:
         if not settings.database.startswith("postgresql"):
             raise click.ClickException("--workers needs a PostgreSQL database ([server] database or --db "
-                                       "postgresql+asyncpg://...); a SQLite file is served by one process")
+                                       "postgresql://...); a SQLite file is served by one process")
         if not settings.port:
             raise click.ClickException("--workers needs a fixed port ([server] port or --port), not 0")
         _workers(settings, _banner(settings), workers)

@@ -6,7 +6,7 @@ checked once at start, every problem reported at once, worded for the person edi
 file, relative paths taken from the file's folder, no secrets in the file. ::
 
     [ssid]
-    database = "../var/ssid.db"      # a SQLite file, or postgresql+asyncpg://user@host/ssid
+    database = "../var/ssid.db"      # a SQLite file, or postgresql://user@host/ssid
     id_profile = "ohio"              # "ohio" | "calpads" | {name, description, segments}
     import_chunk_size = 200000       # legacy import: rows per transaction
 
