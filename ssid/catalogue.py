@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from .matching.standardize import TYPOGRAPHIC
+
 MAX_ATTRIBUTES = 15
 KINDS = ("name", "text", "date", "code", "ssn", "digits")
 #: tasks the system knows; configuration may add others (a web form, a REST client)
@@ -42,7 +44,9 @@ MATCH_FIELDS: Mapping[str, str] = {
     "MothersMaidenName": "mothers_maiden_name",
 }
 #: a name: letters (any alphabet), spaces, hyphens, apostrophes and periods, with at least one letter
-_NAME_OK = re.compile(r"(?:[^\W\d_]|[ \-'’.])+")
+_NAME_OK = re.compile(r"(?:[^\W\d_]|[ \-'.])+")
+_NOT_IN_NAME = re.compile(r"[^\w \-'.]|[\d_]")
+_PLAIN_MARKS = str.maketrans(TYPOGRAPHIC)
 _LETTER = re.compile(r"[^\W\d_]")
 _ATTR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 MEMO_SIZE = 50_000  # checked values remembered per attribute (a legacy import checks millions)
@@ -130,10 +134,14 @@ class Attribute:
             value = digits
         elif kind == "name":
             if not value.isascii():
-                value = unicodedata.normalize("NFC", value)  # "é" typed as e + accent is the same letter
-            if not _NAME_OK.fullmatch(value) or not _LETTER.search(value):
-                problems.append(self._problem("bad_format", "use letters, spaces, hyphens (-), apostrophes (') and "
-                                                            "periods only; no digits or other symbols"))
+                # "é" typed as e + accent is the same letter; O’Brien and Smith–Jones are O'Brien and Smith-Jones
+                value = unicodedata.normalize("NFC", value).translate(_PLAIN_MARKS)
+            if not _NAME_OK.fullmatch(value):
+                shown = " ".join(f'"{ch}"' for ch in dict.fromkeys(_NOT_IN_NAME.findall(value)))
+                problems.append(self._problem("bad_format", f"may hold letters, spaces, hyphens (-), apostrophes (') "
+                                                            f"and periods only: remove {shown}", False))
+            elif not _LETTER.search(value):
+                problems.append(self._problem("bad_format", "must contain a letter", False))
         elif kind == "code":
             if self._canonical:
                 code = self._canonical.get(value.upper())

@@ -30,11 +30,14 @@ DEFAULT_SSN_PLACEHOLDERS = frozenset(
 DEFAULT_SENTINEL_DATES = frozenset(
     {date(1900, 1, 1), date(1901, 1, 1), date(1800, 1, 1), date(1753, 1, 1), date(9999, 12, 31), date(1111, 11, 11)})
 
+#: typographic apostrophes, dashes and spaces (what word processors and spreadsheets put in
+#: names) and the plain character each stands for; the catalogue stores names with the latter
+TYPOGRAPHIC = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'", "–": "-", "—": "-", "‐": "-", "‑": "-", "‒": "-",
+               "−": "-", "\u00a0": " "}
 # letters NFKD does not decompose
 _FOLD = str.maketrans({"ß": "SS", "ẞ": "SS", "Æ": "AE", "æ": "AE", "Ø": "O", "ø": "O", "Œ": "OE", "œ": "OE",
                        "Ł": "L", "ł": "L", "Đ": "D", "đ": "D", "Þ": "TH", "þ": "TH", "Ð": "D", "ð": "D",
-                       "ı": "I", "’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'", "–": "-", "—": "-",
-                       "‐": "-", "‑": "-"})
+                       "ı": "I", **TYPOGRAPHIC})
 _NOT_NAME = re.compile(r"[^A-Z'\- ]+")
 _APOSTROPHES = re.compile(r"'+")
 _HYPHENS = re.compile(r"-+")

@@ -76,6 +76,26 @@ def test_values_are_cleaned_into_their_stored_form():
     assert names.ok
 
 
+def test_names_typed_in_a_word_processor_are_stored_with_plain_marks():
+    """Curly apostrophes, en dashes and no-break spaces come from word processors and
+    spreadsheets: the same name, stored with the plain character."""
+    cat = ohio_catalogue()
+    c = cat.check({**AMARA, "LegalLastName": "O’Brien–Smith", "LegalFirstName": "Mary\u00a0Ann",
+                   "LegalMiddleName": "Ng\u02bceta"}, GENERATE, today=TODAY)
+    assert c.ok, c.message()
+    assert (c.values["LegalLastName"], c.values["LegalFirstName"], c.values["LegalMiddleName"]) == \
+        ("O'Brien-Smith", "Mary Ann", "Ng'eta")
+
+
+def test_a_name_with_other_characters_is_refused_naming_them():
+    cat = ohio_catalogue()
+    bad = cat.check({**AMARA, "LegalLastName": "O'Connor, 3rd"}, GENERATE, today=TODAY)
+    assert not bad.ok and 'LegalLastName: may hold letters, spaces, hyphens (-), apostrophes (\') and periods only: ' \
+        'remove "," "3"' in bad.message()
+    dots = cat.check({**AMARA, "LegalFirstName": "..."}, GENERATE, today=TODAY)
+    assert "LegalFirstName: must contain a letter" in dots.message()
+
+
 def test_birth_dates_outside_the_range_are_refused_with_the_limit():
     cat = ohio_catalogue()
     future = cat.check({**AMARA, "BirthDate": "2027-02-01"}, GENERATE, today=TODAY)
