@@ -6,6 +6,7 @@ import json
 import random
 import shutil
 
+import pytest
 from sqlalchemy import select
 
 from ssid.audit import Actor
@@ -157,9 +158,12 @@ async def test_bulk_claimed_ids_skip_every_id_used_before(store):
         assert [await store.id_use(i, conn) for i in got] == ["issued"] * 3
 
 
-async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 0])
+async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypatch, workers):
     """Planners read all the time, so SQLite never rewinds its WAL by itself: the batch
-    checkpoints and truncates it after a chunk once it passes the limit (here: any size)."""
+    checkpoints and truncates it after a chunk once it passes the limit (here: any size).
+    Planning in the runner's own process (``workers=0``) holds no read while a chunk is
+    written, or no checkpoint could ever complete."""
     from ssid.batch import BatchRunner
     from ssid.db import engine as ssid_engine
 
@@ -179,7 +183,7 @@ async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypa
 
     monkeypatch.setattr("ssid.batch.bound_wal", tight)
     rows = [layout_row(s.record) for s in pop.students]
-    report = await BatchRunner(store, user="bench", workers=2, chunk_rows=100).run(
+    report = await BatchRunner(store, user="bench", workers=workers, chunk_rows=100).run(
         write_layout(tmp_path / "in.csv", store.catalogue, rows), tmp_path / "out.csv")
     assert report.rows == 600 and sum(report.counts.values()) == 600
     assert len(ran) == 6 and all(ran)
