@@ -44,3 +44,52 @@ async def test_ten_thousand_rows_each_get_a_result(store, users, tmp_path):
         n = (await conn.execute(select(func.count()).select_from(students_t))).scalar()
     assert n == loaded.loaded + codes["NEW"]
     print(f"\n10,000-row batch against 5,000 students: {report.rows_per_second:,.0f} rows/s; {dict(codes)}")
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_row_file_from_the_console_script(tmp_path):
+    """The operator's way, at the size the issue names: `slf ssid import-legacy` loads 50,000
+    students, then `slf ssid batch` answers a 100,000-row file (CRLF and a BOM, as Excel saves
+    it) with its planner processes. Every row gets one result, in order, and the database ends
+    with exactly the IDs the file reported as new."""
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ssid.config import load
+
+    from .conftest import EXAMPLE
+
+    slf = str(Path(sys.executable).with_name("slf"))
+    catalogue = load(EXAMPLE).catalogue
+    db = tmp_path / "ssid.db"
+    pop = generate_population(50_000, seed=11)
+    legacy = write_layout(tmp_path / "legacy.csv", catalogue, (layout_row(s.record, s.student_id) for s in pop.students))
+    run = subprocess.run([slf, "ssid", "import-legacy", str(legacy), "--db", str(db), "--config", EXAMPLE],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    def students() -> int:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM ssid_students").fetchone()[0]
+
+    loaded = students()
+    assert loaded >= 49_000, run.stdout
+    queries = generate_queries(pop, 100_000, seed=11)
+    plain = write_layout(tmp_path / "plain.csv", catalogue,
+                         (layout_row(q.record, user_defined=f"q{i}") for i, q in enumerate(queries)))
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    out = tmp_path / "out.csv"
+    run = subprocess.run([slf, "ssid", "batch", str(src), "--out", str(out), "--db", str(db), "--config", EXAMPLE,
+                          "--workers", "2", "--json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = read_csv(out)
+    assert [g["UserDefined"] for g in got] == [f"q{i}" for i in range(100_000)]
+    assert all(g["ResultCode"] in RESULT_CODES and g["ResultMessage"] for g in got)
+    codes = collections.Counter(g["ResultCode"] for g in got)
+    assert codes["MATCH"] > 60_000 and codes["NEW"] > 10_000, codes
+    new_ids = {g["StudentID"] for g in got if g["ResultCode"] == "NEW"}
+    assert students() == loaded + len(new_ids)
+    assert (tmp_path / "ssid.db-wal").stat().st_size < 300 << 20  # checkpointed as it went
