@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import time
 import tomllib
@@ -149,6 +150,7 @@ async def run(console: Console, new_students: int = 12) -> Report:
         ready.set()
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)  # last, once every part has stopped
         server = asyncio.create_task(serve(server_settings, stop=stop, ready=started), name="the zone server")
         stack.push_async_callback(lambda: server)
         stack.callback(stop.set)
