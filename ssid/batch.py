@@ -172,7 +172,9 @@ class BatchRunner:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         parts = chunks(path, names, self.chunk_rows)
-        if self.workers >= 1 and ":memory:" not in str(self.store.engine.url):
+        # a file of one chunk is planned here: workers plan whole chunks, and starting them (each
+        # loads the matcher and the name counts) costs more than a small file's planning
+        if self.workers >= 1 and total > self.chunk_rows and ":memory:" not in str(self.store.engine.url):
             url = self.store.engine.url.render_as_string(hide_password=False)
             planned = in_order(parts, _worker_plan, workers=self.workers, initializer=_worker_start,
                                initargs=(url, self.store.settings, job), ahead=self.workers * 2)

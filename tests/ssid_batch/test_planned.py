@@ -21,7 +21,7 @@ from ssid.matching import Matcher
 from ssid.population import generate_population, generate_queries
 from ssid.store import SsidStore
 
-from .conftest import AMARA, LENA, read_csv, row, write_csv
+from .conftest import AMARA, KOFI, LENA, read_csv, row, write_csv
 from .synth import layout_row, write_layout
 
 
@@ -212,3 +212,20 @@ async def test_a_deactivation_after_planning_has_every_row_of_the_chunk_decided_
     writer, results = await _apply(store, src, planned)
     assert writer.redecided == 2
     assert [r.code for r in results] == ["NEW", "MATCH"] and results[1].student_id == amara.student_id
+
+
+async def test_a_file_of_one_chunk_starts_no_planner_processes(store, tmp_path, monkeypatch):
+    """Workers plan whole chunks, so a small file gains nothing from them and would pay their
+    start-up (each loads the matcher and the name counts: over a second here)."""
+    from ssid.batch import BatchRunner
+
+    def no_pool(*_a, **_kw):
+        raise AssertionError("planner processes started for a file of one chunk")
+
+    monkeypatch.setattr("ssid.batch.in_order", no_pool)
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA), row(store, AMARA)])
+    report = await BatchRunner(store, user="ann", workers=2, chunk_rows=2).run(src, tmp_path / "out.csv")
+    assert report.counts["NEW"] == 2
+    three = write_csv(tmp_path / "three.csv", store, [row(store, LENA), row(store, AMARA), row(store, KOFI)])
+    with pytest.raises(AssertionError, match="planner processes started"):
+        await BatchRunner(store, user="ann", workers=2, chunk_rows=2).run(three, tmp_path / "out3.csv")
