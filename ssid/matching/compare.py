@@ -13,6 +13,7 @@ from enum import StrEnum
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from .phonetic import phonetic, spelling_key
+from .romanized import romanized_alike
 from .standardize import Standardized
 
 
@@ -21,7 +22,7 @@ class Level(StrEnum):
     JW_92 = "JW_92"  # Jaro-Winkler >= 0.92
     JW_88 = "JW_88"  # Jaro-Winkler >= 0.88
     PHONETIC = "PHONETIC"  # NYSIIS codes equal
-    NICKNAME = "NICKNAME"  # nickname table: a canonical name in common
+    NICKNAME = "NICKNAME"  # nickname table: a canonical name in common (first names: or one name romanized two ways)
     TOKEN_SUBSET = "TOKEN_SUBSET"  # one name's tokens within the other's (GARCIA / GARCIA-LOPEZ)
     INITIAL = "INITIAL"  # middle name: an initial agreeing with the other's first letter
     DAY_MONTH_SWAPPED = "DAY_MONTH_SWAPPED"
@@ -74,8 +75,9 @@ _WITHIN_MONTH = L.WITHIN_MONTH
 
 def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
                  a_canonical: tuple[str, ...] = (), b_canonical: tuple[str, ...] = (),
-                 initials: bool = False) -> Level:
-    """Level of two comparison-form names (``Standardized.*_key``)."""
+                 initials: bool = False, romanized: bool = False) -> Level:
+    """Level of two comparison-form names (``Standardized.*_key``). ``romanized``: first names,
+    where two spellings of one name in ``romanized.py`` (DANIIL/DANIEL) agree as nicknames do."""
     if not a or not b:
         return _MISSING
     if a == b or ((" " in a or " " in b) and a.replace(" ", "") == b.replace(" ", "")):
@@ -85,7 +87,7 @@ def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
     jw = _jw(a, b)
     if jw >= 0.92:
         return _JW_92
-    if nickname_equal(a, b, a_canonical, b_canonical):
+    if nickname_equal(a, b, a_canonical, b_canonical) or (romanized and romanized_alike(a, b)):
         return _NICKNAME
     if not (a.isalpha() and b.isalpha()):  # two different one-word names are never a token subset
         ta, tb = set(a.split()), set(b.split())
@@ -198,7 +200,8 @@ def name_levels(q: Standardized, c: Standardized) -> tuple[Level, Level]:
     the other way round changes (``swap_names`` keeps every other field)."""
     a, b = q.first_key, c.first_key
     first = (_MISSING if not a or not b else _EXACT if a == b else
-             compare_name(a, b, q.first_phonetic, c.first_phonetic, q.first_canonical, c.first_canonical))
+             compare_name(a, b, q.first_phonetic, c.first_phonetic, q.first_canonical, c.first_canonical,
+                          romanized=True))
     a, b = q.last_key, c.last_key
     last = _MISSING if not a or not b else _EXACT if a == b else compare_name(a, b, q.last_phonetic, c.last_phonetic)
     return first, last

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from .compare import Level, keying_slip, one_misspelling_apart, spelling_variant, vowels_apart
+from .romanized import romanized_alike
 from .standardize import Standardized
 from .weights import FieldScore, TermFrequencies
 
@@ -153,8 +154,9 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
     * a nickname (BILL/WILLIAM) or an extra token: yes;
     * otherwise never when gender or middle name disagree (half of all twins differ in gender,
       most in middle name);
-    * a keying slip (JOHN/JHON; not a substituted letter: JAYDEN/JAYLEN may be twins) or a
-      spelling variant (SOFIA/SOPHIA): yes;
+    * a keying slip (JOHN/JHON; not a substituted letter: JAYDEN/JAYLEN may be twins), a
+      spelling variant (SOFIA/SOPHIA) or one name romanized two ways (``romanized.py``:
+      DANIIL/DANIEL, MARYAM/MARIAM; parents do not give twins one name twice): yes;
     * with the master table's name counts: a similar name (JW >= 0.88 or equal NYSIIS) or one
       within one misspelling (``one_misspelling_apart``) that no child in the state carries
       (``unheard_of``: HARKONY for HARMONY, LAIELA for LAYLA), yes, as a twin's name is a name;
@@ -165,12 +167,13 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
     * without name counts: a similar name when the full middle names agree, the best evidence
       the engine has."""
     level = levels["first_name"]
-    if level in (Level.EXACT, Level.NICKNAME, Level.TOKEN_SUBSET):
+    a, b = q.first_key, c.first_key
+    alike = romanized_alike(a, b)
+    if level in (Level.EXACT, Level.TOKEN_SUBSET) or (level == Level.NICKNAME and not alike):
         return True
     if levels["gender"] == Level.DIFFERENT or levels["middle_name"] == Level.DIFFERENT:
         return False
-    a, b = q.first_key, c.first_key
-    if keying_slip(a, b) or spelling_variant(a, b):
+    if keying_slip(a, b) or spelling_variant(a, b) or alike:
         return True
     similar = level in (Level.JW_92, Level.JW_88, Level.PHONETIC)
     same_middle = levels["middle_name"] == Level.EXACT and len(q.middle_key) > 1

@@ -192,3 +192,24 @@ def test_one_misspelling_apart(a, b, near):
 ])
 def test_vowels_apart(a, b, apart):
     assert vowels_apart(a, b) is apart and vowels_apart(b, a) is apart
+
+
+@pytest.mark.parametrize("a, b, alike", [
+    ("DANIIL", "DANIEL", True), ("YASMIN", "JASMINE", True), ("OLEKSII", "ALEXEY", True),
+    ("ALEKSANDR", "OLEXANDR", True),  # a spelling on two lines (Russian and Ukrainian forms)
+    ("MARYAM AMINA", "MARIAM AMINA", True),  # the first token romanized, the rest the same
+    ("MARYAM AMINA", "MARIAM", False), ("MARYAM AMINA", "MARIAM HALIMA", False),
+    ("JAYDEN", "JAYLEN", False), ("DANIEL", "DANIELLE", False), ("MARYAM", "MARYAM", False),
+    ("ALEXEY", "ALEXANDER", False), ("", "DANIEL", False),
+])
+def test_romanized_alike(a, b, alike):
+    from ssid.matching.romanized import romanized_alike
+    assert romanized_alike(a, b) is alike and romanized_alike(b, a) is alike
+
+
+def test_two_romanizations_of_a_first_name_agree_as_nicknames_do():
+    assert first("Yasmin", "Jasmine") == L.NICKNAME  # Jaro-Winkler 0.85 and another NYSIIS code
+    assert first("Osman", "Uthman") == L.NICKNAME
+    assert first("Daniil", "Daniel") == L.JW_92  # a closer level first, as for any name
+    assert last("Yasmin", "Jasmine") != L.NICKNAME  # surnames have no nickname level
+    assert middle("Yasmin", "Jasmine") != L.NICKNAME

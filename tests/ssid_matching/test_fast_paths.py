@@ -61,7 +61,7 @@ def plain_compare(q, c):
     """``compare`` as the level functions define it, one call per field."""
     return {
         "first_name": compare_name(q.first_key, c.first_key, q.first_phonetic, c.first_phonetic,
-                                   q.first_canonical, c.first_canonical),
+                                   q.first_canonical, c.first_canonical, romanized=True),
         "middle_name": compare_name(q.middle_key, c.middle_key, initials=True),
         "last_name": compare_name(q.last_key, c.last_key, q.last_phonetic, c.last_phonetic),
         "birth_date": compare_birth_date(q.birth_date, c.birth_date),
