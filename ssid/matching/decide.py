@@ -152,8 +152,10 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
     and SSN can tell them apart; and parents give twins two different names.
 
     * a nickname (BILL/WILLIAM) or an extra token: yes;
-    * otherwise never when gender or middle name disagree (half of all twins differ in gender,
-      most in middle name);
+    * otherwise never when gender disagrees (half of all twins differ in gender);
+    * first and middle names given the other way round (JAYDEN ALEXANDER / ALEXANDER JAYDEN,
+      both names in full: a child who goes by the middle name): yes;
+    * otherwise never when the middle names disagree (most twins' do);
     * a keying slip (JOHN/JHON; not a substituted letter: JAYDEN/JAYLEN may be twins), a
       spelling variant (SOFIA/SOPHIA) or one name romanized two ways (``romanized.py``:
       DANIIL/DANIEL, MARYAM/MARIAM; parents do not give twins one name twice): yes;
@@ -171,7 +173,11 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
     alike = romanized_alike(a, b)
     if level in (Level.EXACT, Level.TOKEN_SUBSET) or (level == Level.NICKNAME and not alike):
         return True
-    if levels["gender"] == Level.DIFFERENT or levels["middle_name"] == Level.DIFFERENT:
+    if levels["gender"] == Level.DIFFERENT:
+        return False
+    if len(q.middle_key) > 1 and a == c.middle_key and q.middle_key == b:
+        return True  # first and middle names given the other way round
+    if levels["middle_name"] == Level.DIFFERENT:
         return False
     if keying_slip(a, b) or spelling_variant(a, b) or alike:
         return True

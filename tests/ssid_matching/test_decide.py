@@ -335,3 +335,18 @@ def test_twins_whose_names_share_their_consonants_are_never_matched_automaticall
     assert d.outcome != Outcome.MATCH
     if d.outcome == Outcome.POTENTIAL:
         assert POSSIBLE_TWIN in d.candidates[0].conflicts
+
+
+@pytest.mark.parametrize("first, middle, gender, outcome", [
+    ("Alexander", "Jayden", "M", Outcome.MATCH),  # first and middle given the other way round
+    ("Alexander", "", "M", Outcome.POTENTIAL),  # the middle name alone: a twin may carry it as a first name
+    ("Alexander", "J", "M", Outcome.POTENTIAL),
+    ("Alexander", "Jayden", "F", Outcome.POTENTIAL),  # another gender: may be a twin
+])
+def test_first_and_middle_names_the_other_way_round(first, middle, gender, outcome):
+    """A child who goes by the middle name is often keyed with the two swapped; twins are not
+    named JAYDEN ALEXANDER and ALEXANDER JAYDEN."""
+    for names in (None, name_counts(ALEXANDER=800)):
+        d = matcher(A, names=names).match(replace(A, first_name=first, middle_name=middle, gender=gender))
+        assert d.outcome == outcome
+        assert (POSSIBLE_TWIN in d.candidates[0].conflicts) is (outcome == Outcome.POTENTIAL)
