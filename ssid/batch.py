@@ -123,7 +123,7 @@ class BatchRunner:
         self.store = store
         self.user = user
         self.group = group
-        self.matcher = matcher or Matcher()
+        self.matcher = matcher or store.settings.matcher()
         self.max_bytes = max_bytes
         self.max_rows = max_rows
         self.chunk_rows = chunk_rows

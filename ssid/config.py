@@ -21,6 +21,16 @@ file, relative paths taken from the file's folder, no secrets in the file. ::
     request_reactivation = ["state_admin", "district_admin"]
     approve_reactivation = ["state_approver"]
 
+    [matching]                       # decision thresholds, in weight units (ssid.matching.Thresholds)
+    match = 26.0                     # T_match
+    match_inexact_birth_date = 32.0  # T_match when the birth dates differ
+    review = 16.0                    # T_review
+    margin = 6.0                     # best - second best, for an automatic match
+    max_candidates = 5               # K: potential matches offered at most
+    review_when_incomplete = true
+    reference_population = 1000000
+    parameters = "weights.json"      # m/u parameters (ssid.matching.Parameters.to_dict); built-in without it
+
     [[attributes]] ...               # the catalogue (ssid.catalogue); the Ohio defaults without it
     [tasks.generate] required = [...]
     [groups.minimal.tasks.generate] required = [...]
@@ -30,8 +40,9 @@ See ``conf/ssid.example.toml``.
 
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -39,12 +50,16 @@ from dburl import DatabaseUrlError, async_url
 
 from .catalogue import OHIO_ATTRIBUTES, OHIO_TASKS, Catalogue, CatalogueError
 from .ids import OHIO, IdProfile, profile_from_config
+from .matching import DEFAULT_PARAMETERS, Matcher, Parameters, Thresholds
+from .matching.weights import check_parameters
 
 DEFAULT_DATABASE = "ssid.db"
 _SSID_KEYS = {"database", "id_profile", "import_chunk_size", "maintenance", "roles"}
 _MAINT_KEYS = {"min_reason_length", "min_reason_words", "placeholder_reasons"}
 _ROLE_KEYS = {"modify", "deactivate", "request_reactivation", "approve_reactivation", "manage_users"}
-_TOP_KEYS = {"ssid", "attributes", "tasks", "groups", "slf"}  # [slf]: read by ssid.slf (the poller)
+_THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
+_MATCHING_KEYS = _THRESHOLD_KEYS | {"parameters"}
+_TOP_KEYS = {"ssid", "attributes", "tasks", "groups", "matching", "slf"}  # [slf]: read by ssid.slf (the poller)
 _TOP_KEYS |= {"server", "extracts"}  # read by `slf ssid serve` (slf/ssid_serve.py, ssid.schedule)
 _TOP_KEYS |= {"web"}  # read by ssid.web.config (the web UI's roles and sessions)
 _TOP_KEYS |= {"api"}  # read by ssid.api.settings (the REST API's tokens and limits)
@@ -88,6 +103,13 @@ class Settings:
     roles: Roles = Roles()
     import_chunk_size: int = 200_000
     source: Path | None = None  # the file read, if any
+    thresholds: Thresholds = Thresholds()
+    parameters: Parameters = DEFAULT_PARAMETERS
+
+    def matcher(self) -> Matcher:
+        """The matching engine with this configuration's thresholds and parameters (every process
+        that decides: the SLF poller, batch files, the REST API, the web UI, the sweep)."""
+        return Matcher(self.parameters, self.thresholds)
 
 
 def url_of(value: str, base: Path | None = None) -> str:
@@ -150,6 +172,8 @@ def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     roles = Roles(**{k: (_str_set(r[k], f"[ssid.roles] {k}", problems) if k in r else getattr(defaults, k))
                      for k in _ROLE_KEYS})
 
+    thresholds, parameters = _matching(data.get("matching") or {}, base, problems)
+
     catalogue = None
     try:
         catalogue = Catalogue.from_config(data, OHIO_ATTRIBUTES, OHIO_TASKS)
@@ -157,7 +181,74 @@ def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         problems.extend(exc.problems)
     if problems:
         raise ConfigError("; ".join(problems))
-    return Settings(database, profile, catalogue, maintenance, roles, chunk)
+    return Settings(database, profile, catalogue, maintenance, roles, chunk, thresholds=thresholds,
+                    parameters=parameters)
+
+
+def _matching(m: Mapping[str, Any], base: Path | None, problems: list[str]) -> tuple[Thresholds, Parameters]:
+    """``[matching]``: the decision thresholds and, from a JSON file, the m/u parameters."""
+    if not isinstance(m, Mapping):
+        problems.append("[matching] must be a table")
+        return Thresholds(), DEFAULT_PARAMETERS
+    _unknown("[matching]", m, _MATCHING_KEYS, problems)
+    defaults = Thresholds()
+    values: dict[str, Any] = {}
+    for f in fields(Thresholds):
+        if f.name not in m:
+            continue
+        v, default = m[f.name], getattr(defaults, f.name)
+        if isinstance(default, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(default, int):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            kind = "true or false" if isinstance(default, bool) else (
+                "a whole number" if isinstance(default, int) else "a number (weight units)")
+            problems.append(f"[matching] {f.name} must be {kind}, got {v!r}")
+            continue
+        values[f.name] = float(v) if isinstance(default, float) else v
+    thresholds = defaults
+    try:
+        thresholds = Thresholds(**values)
+    except ValueError as exc:
+        problems.append(f"[matching] {exc}")
+    if thresholds.reference_population < 1:
+        problems.append("[matching] reference_population must be at least 1")
+    parameters = DEFAULT_PARAMETERS
+    if "parameters" in m:
+        parameters = _parameters(m["parameters"], base, problems)
+    return thresholds, parameters
+
+
+def _parameters(value: Any, base: Path | None, problems: list[str]) -> Parameters:
+    """The m/u parameters file named by ``[matching] parameters`` (JSON, ``Parameters.to_dict``)."""
+    if not isinstance(value, str) or not value.strip():
+        problems.append("[matching] parameters must be the path of a JSON file of m/u parameters")
+        return DEFAULT_PARAMETERS
+    path = Path(value)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    where = f"[matching] parameters: {path}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        params = Parameters.from_dict(data)
+    except FileNotFoundError:
+        problems.append(f"{where}: file not found")
+        return DEFAULT_PARAMETERS
+    except json.JSONDecodeError as exc:
+        problems.append(f"{where}: not valid JSON ({exc})")
+        return DEFAULT_PARAMETERS
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problems.append(f"{where}: not a parameter set ({type(exc).__name__}: {exc}); it needs \"version\" and "
+                        "\"fields\": {field: {level: {\"m\": ..., \"u\": ...}}}, as Parameters.to_dict() writes it")
+        return DEFAULT_PARAMETERS
+    bad = check_parameters(params)
+    if bad:
+        problems.append(f"{where}: {'; '.join(bad)}")
+        return DEFAULT_PARAMETERS
+    return params
 
 
 def load(path: Path | str) -> Settings:
@@ -173,5 +264,4 @@ def load(path: Path | str) -> Settings:
         settings = from_mapping(data, path.resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return Settings(settings.database, settings.id_profile, settings.catalogue, settings.maintenance,
-                    settings.roles, settings.import_chunk_size, path)
+    return replace(settings, source=path)

@@ -88,7 +88,7 @@ class SlfPoller:
         self.store = store
         self._own_engine = isinstance(slf, str)
         self.slf = make_engine(slf) if isinstance(slf, str) else slf
-        self.matcher = matcher or Matcher()
+        self.matcher = matcher or store.settings.matcher()
         self.mapping = mapping or SlfMapping()
         self.batch_size = batch_size
         self.recover = recover

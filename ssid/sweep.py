@@ -131,7 +131,7 @@ def _sweep_page(conn: Connection, matcher: Matcher, after: str | None, page: int
 async def sweep(store, matcher: Matcher | None = None, *, page: int = PAGE,
                 progress: Callable[[int], None] | None = None) -> SweepResult:
     """Every pair of active students that reaches the review threshold, best first."""
-    matcher = matcher or Matcher()
+    matcher = matcher or store.settings.matcher()
     started = time.perf_counter()
     result = SweepResult()
     best: dict[tuple[str, str], ReviewPair] = {}

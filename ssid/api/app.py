@@ -517,7 +517,7 @@ def build_app(store: SsidStore, settings: Settings, *, clock: Callable[[], float
               api_settings: ApiSettings | None = None, matcher: Matcher | None = None) -> web.Application:
     api = api_settings or api_settings_for(settings)
     app = web.Application(middlewares=[front], client_max_size=api.max_body_bytes)
-    app[STATE] = ApiState(store, settings, api, clock, matcher or Matcher())
+    app[STATE] = ApiState(store, settings, api, clock, matcher or settings.matcher())
     app.router.add_get(DISCOVERY_PATH, discovery, name="discover")
     app.router.add_get(OPENAPI_PATH, openapi_document, name="openapi")
     app.router.add_post(TOKEN_PATH, token_endpoint, name="token")

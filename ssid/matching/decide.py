@@ -49,9 +49,12 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not self.review <= self.match <= self.match_inexact_birth_date:
-            raise ValueError("thresholds must satisfy review <= match <= match_inexact_birth_date")
+            raise ValueError(f"thresholds must satisfy review <= match <= match_inexact_birth_date (got review "
+                             f"{self.review:g}, match {self.match:g}, match_inexact_birth_date "
+                             f"{self.match_inexact_birth_date:g})")
         if self.max_candidates < 1 or self.margin < 0:
-            raise ValueError("max_candidates must be >= 1 and margin >= 0")
+            raise ValueError(f"max_candidates must be >= 1 and margin >= 0 (got max_candidates {self.max_candidates}, "
+                             f"margin {self.margin:g})")
 
     def for_population(self, students: int) -> Thresholds:
         """The thresholds for a table of ``students`` students.

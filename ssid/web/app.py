@@ -22,7 +22,6 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
-from ..matching import Matcher
 from ..poller import SlfPoller
 from ..slf import load_mapping
 from ..store import SsidStore
@@ -132,7 +131,7 @@ def make_web_app(store: SsidStore, settings: Settings, *, clock: Callable[[], fl
         throttle=Throttle(store, clock, web_settings.login_window, web_settings.login_failures_per_user,
                           web_settings.login_failures_per_address),
         hasher=hasher(web_settings.argon2_time_cost, web_settings.argon2_memory_kib),
-        poller=poller, matcher=poller.matcher if poller is not None else Matcher(), templates=make_templates(),
+        poller=poller, matcher=poller.matcher if poller is not None else settings.matcher(), templates=make_templates(),
         clock=clock)
     app.on_response_prepare.append(_headers)
     r = app.router

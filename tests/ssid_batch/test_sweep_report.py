@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timezone
 
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from ssid.db.candidates import DbCandidateSource, PrefetchedSource
 from ssid.matching.blocking import query_keys
 from ssid.db.schema import audit_t
 from ssid.legacy import LegacyImporter
-from ssid.matching import Matcher
+from ssid.matching import Matcher, Thresholds
 from ssid.population import generate_population, generate_queries
 from ssid.records import match_record
 from ssid.reports import activity_report, period_bounds
@@ -38,6 +39,10 @@ async def test_sweep_finds_planted_duplicates_and_not_twins(store, users, tmp_pa
     twins = pairs.get(tuple(sorted((kofi.student_id, twin.student_id))))
     assert twins is None or twins.classification != LIKELY_DUPLICATE
     assert len(pairs) == len(result.pairs)  # each pair once
+    # an operator who sets T_match above anything a pair scores ([matching] in the configuration)
+    store.settings = replace(store.settings, thresholds=Thresholds(match=200, match_inexact_birth_date=200))
+    strict = {(p.a, p.b): p for p in (await sweep(store)).pairs}
+    assert strict[(planted.a, planted.b)].classification != LIKELY_DUPLICATE
 
 
 async def test_report_counts_match_the_audit(store, users, tmp_path):
