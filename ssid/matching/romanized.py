@@ -8,8 +8,8 @@ be twins; parents do not name twins DANIIL and DANIEL).
 
 Why a table apart from the nickname table: the nickname table's canonical names are stored
 with every record and make its blocking keys, so a line added there changes stored data. This
-one is read only when two names are compared (the first-name level, the twin rule): a state
-may add a line and it takes effect at the next start, with nothing to re-index. Blocking needs
+one is read only when two names are compared (the first-name level, the twin rule): a line
+added here takes effect when the processes next start, with nothing stored to re-index. Blocking needs
 nothing from it: where two spellings keep one phonetic code (MARYAM/MARYAN) the birth date +
 first name key finds the child, and where they do not (YASMIN/JASMINE, DMITRY/DMYTRO) the birth
 date + last name key does.
