@@ -11,7 +11,7 @@ from .resolver import resolver
 from .sif import sif
 from .sis_sim import sis_sim
 from .ssid import ssid
-from .ssid_batch import batch_cmd, report_cmd, sweep_cmd
+from .ssid_batch import batch_cmd, estimate_cmd, report_cmd, sweep_cmd
 from .ssid_files import backup_cmd, extract_cmd, restore_cmd
 from .ssid_poll import poll_cmd
 from .ssid_api import api_client
@@ -39,7 +39,7 @@ main.add_command(locator)
 main.add_command(resolver)
 main.add_command(ssid)
 # `slf ssid` commands kept in their own modules (one job each; they import slf.ssid's helpers)
-for _cmd in (poll_cmd, batch_cmd, sweep_cmd, report_cmd, extract_cmd, backup_cmd, restore_cmd):
+for _cmd in (poll_cmd, batch_cmd, sweep_cmd, estimate_cmd, report_cmd, extract_cmd, backup_cmd, restore_cmd):
     ssid.add_command(_cmd)
 ssid.add_command(api_client)
 ssid.add_command(serve_cmd)

@@ -102,6 +102,7 @@ def ssid() -> None:
     slf ssid poll --slf-db URL          answer the Student Resolver's requests (SLF tables)
     slf ssid batch IN.csv --out OUT.csv one result per row: MATCH NEW POTENTIAL VALID MISMATCH INACTIVE REJECTED
     slf ssid sweep --out review.csv     duplicate sweep over all active IDs
+    slf ssid estimate --out FILE.json   the state's own u parameters, for [matching] parameters
     slf ssid report daily|weekly|monthly --date D   activity by change type
     slf ssid extract KIND --out DIR     active / delta / deactivated data files with manifests
     slf ssid backup --out FILE | restore FILE   online backup and restore

@@ -1,5 +1,5 @@
-"""`slf ssid batch | sweep | report`: district batch files, the duplicate sweep, activity reports
-(registered in the `slf ssid` group: ``for cmd in (batch_cmd, sweep_cmd, report_cmd): ssid.add_command(cmd)``)."""
+"""`slf ssid batch | sweep | estimate | report`: district batch files, the duplicate sweep, the
+state's own u parameters, activity reports (registered in the `slf ssid` group by slf/cli.py)."""
 
 from __future__ import annotations
 
@@ -126,6 +126,68 @@ def sweep_cmd(out: Path, as_json: bool, config_path: Path | None, database: str 
         click.echo(f"  {s['incomplete_blocks']:,} student(s) had oversized blocks cut: some pairs may be missing")
 
 
+@click.command("estimate")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The parameter file (JSON) to write; name it in [matching] parameters to use it.")
+@click.option("--version", "version", default=None,
+              help="The new parameter set's version, recorded with every decision (default: estimated-DATE).")
+@click.option("--sample", type=click.IntRange(2), default=20_000, show_default=True,
+              help="Active students drawn at random.")
+@click.option("--pairs", type=click.IntRange(1), default=200_000, show_default=True,
+              help="Random pairs of them compared.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws (same seed, same file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the levels as JSON.")
+@_db_options
+def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: int, as_json: bool,
+                 config_path: Path | None, database: str | None) -> None:
+    """Estimate u, the chance agreement of two different students, from this database's own students.
+
+    Draws active students at random, compares random pairs of them field by field and writes
+    the configured parameters (or the built-in ones) with each measured level's u replaced; m
+    and the levels too rare to measure in the sample are kept. Nothing in the database changes:
+    review the table, then set `[matching] parameters = "FILE"` in the configuration and restart
+    the processes that decide. Re-check the thresholds after a change of parameters.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from ssid.estimation import MIN_FIELD_PAIRS, MIN_LEVEL_PAIRS, estimate, write_parameters
+
+    ctx = _obj(config_path, database)
+    name = version or f"estimated-{date.today().isoformat()}"
+
+    async def work(store):
+        return await estimate(store, store.settings.parameters, name, sample=sample, pairs=pairs, seed=seed)
+
+    try:
+        result = _run(ctx, work)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    write_parameters(result.parameters, out)
+    if as_json:
+        click.echo(json.dumps({"version": name, "students": result.students, "pairs": result.pairs, "levels": [
+            {"field": c.field, "level": c.level, "pairs": c.pairs, "u_before": c.before.u, "u_after": c.after.u,
+             "weight_before": round(c.before.weight, 3), "weight_after": round(c.after.weight, 3),
+             "measured": c.measured} for c in result.levels]}, indent=2))
+        return
+    table = Table(title=f"u from {result.pairs:,} random pairs of {result.students:,} active students")
+    for col in ("field", "level", "pairs", "u before", "u after", "w before", "w after"):
+        table.add_column(col, justify="left" if col in ("field", "level") else "right", no_wrap=True)
+    for c in result.levels:
+        after = f"{c.after.u:.3g}" if c.measured else "kept"
+        table.add_row(c.field, c.level, f"{c.pairs:,}", f"{c.before.u:.3g}", after, f"{c.before.weight:+.2f}",
+                      f"{c.after.weight:+.2f}")
+    Console(width=max(110, Console().width)).print(table)
+    skipped = [f for f, n in result.compared.items() if n < MIN_FIELD_PAIRS]
+    if skipped:
+        click.echo(f"kept from the base (fewer than {MIN_FIELD_PAIRS:,} pairs with both sides filled in): "
+                   f"{', '.join(skipped)}")
+    click.echo(f"kept: levels seen in fewer than {MIN_LEVEL_PAIRS} pairs. Against the database, an exact first "
+               "or last name is weighed by that name's own frequency instead of its u.")
+    click.echo(f"wrote parameters {name!r} to {out}; to use them, set in the configuration:\n"
+               f"  [matching]\n  parameters = \"{out.resolve()}\"")
+
+
 @click.command("report")
 @click.argument("period", type=click.Choice(["daily", "weekly", "monthly"]))
 @click.option("--date", "day", default=None, help="A day in the period, YYYY-MM-DD (UTC; default: today).")
@@ -155,4 +217,4 @@ def report_cmd(period: str, day: str | None, as_json: bool, config_path: Path | 
     sys.stdout.flush()
 
 
-__all__ = ["batch_cmd", "report_cmd", "sweep_cmd"]
+__all__ = ["batch_cmd", "estimate_cmd", "report_cmd", "sweep_cmd"]

@@ -1,0 +1,129 @@
+"""The state's own u probabilities, read from its master table (``slf ssid estimate``).
+
+Why: the built-in parameters assume a generic US K-12 population. How often two *different*
+children agree by chance on a birth date, a birthplace, a race or language code, a district,
+depends on the state's own students (spec/matching.md: u from random pairs of the master
+table, as Splink does). m, how often one child's records agree with each other, cannot be read
+from the table (each child is stored once), so it is kept from the base parameters.
+
+A random pair of two stored students is almost never one child, so the share of random pairs
+at each comparison level is that level's u. Levels too rare to be measured in the sample (an
+equal SSN, a day/month swap) keep the base value, and so does a field too seldom filled in on
+both sides to be measured at all, rather than be replaced by a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from .db.schema import ACTIVE, aliases_t, students_t
+from .matching import Parameters, Standardized
+from .matching.compare import FIELD_LEVELS
+from .matching.estimate import vector
+from .matching.weights import LevelParam
+from .records import standardized_from_json
+
+#: random pairs compared on a field (both sides filled in) before its u is replaced
+MIN_FIELD_PAIRS = 1_000
+#: random pairs at a level before that level's u is replaced (fewer: too rare to measure here)
+MIN_LEVEL_PAIRS = 20
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    field: str
+    level: str
+    pairs: int  # random pairs observed at this level
+    before: LevelParam
+    after: LevelParam
+    measured: bool  # False: too rare in the sample (or the field too seldom filled in): kept from the base
+
+
+@dataclass
+class Estimate:
+    parameters: Parameters
+    students: int  # distinct active students in the sample
+    pairs: int  # random pairs compared
+    compared: dict[str, int] = field(default_factory=dict)  # field -> pairs with both sides filled in
+    levels: list[LevelChange] = field(default_factory=list)
+
+
+async def sample_records(store, size: int, seed: int) -> list[Standardized]:
+    """Up to ``size`` active students, one stored version each, drawn at random (by alias row id:
+    no full scan, on SQLite as on PostgreSQL)."""
+    rng = random.Random(seed)
+    async with store.read() as conn:
+        top = (await conn.execute(select(func.max(aliases_t.c.id)))).scalar() or 0
+        if top == 0:
+            return []
+        wanted = sorted(rng.sample(range(1, top + 1), min(top, size * 2)))  # some ids are gaps or inactive
+        chosen: dict[str, Standardized] = {}
+        for i in range(0, len(wanted), 500):
+            q = (select(aliases_t.c.student_id, aliases_t.c.std)
+                 .select_from(aliases_t.join(students_t, students_t.c.student_id == aliases_t.c.student_id))
+                 .where(aliases_t.c.id.in_(wanted[i:i + 500]), students_t.c.status == ACTIVE))
+            for sid, std in (await conn.execute(q)).all():
+                chosen.setdefault(sid, standardized_from_json(json.loads(std) if isinstance(std, str) else std))
+    records = [chosen[sid] for sid in sorted(chosen)]  # the same draw on every backend
+    rng.shuffle(records)
+    return records[:size]
+
+
+def estimate_from(records: list[Standardized], base: Parameters, version: str, pairs: int, seed: int) -> Estimate:
+    """u from ``pairs`` random pairs of distinct ``records``; m, the prior and every level not
+    measured kept from ``base``."""
+    if len(records) < 2:
+        raise ValueError("the database needs at least two active students to compare")
+    rng = random.Random(seed)
+    counts: dict[str, Counter[str]] = {f: Counter() for f in FIELD_LEVELS}
+    n = len(records)
+    for _ in range(pairs):
+        i, j = rng.randrange(n), rng.randrange(n - 1)
+        j += j >= i
+        for f, lvl in vector(records[i], records[j]):
+            counts[f][lvl] += 1
+    out = Estimate(base, n, pairs)
+    updates: dict[str, dict[str, LevelParam]] = {}
+    for f, levels in base.fields.items():
+        if f not in FIELD_LEVELS:
+            continue
+        seen = sum(counts[f].values())
+        out.compared[f] = seen
+        for lvl, p in levels.items():
+            k = counts[f][lvl]
+            measured = seen >= MIN_FIELD_PAIRS and k >= MIN_LEVEL_PAIRS
+            after = LevelParam(p.m, k / seen) if measured else p
+            updates.setdefault(f, {})[lvl] = after
+            out.levels.append(LevelChange(f, lvl, k, p, after, measured))
+    out.parameters = base.replace_levels(version, updates)
+    return out
+
+
+async def estimate(store, base: Parameters, version: str, *, sample: int = 20_000, pairs: int = 200_000,
+                   seed: int = 0) -> Estimate:
+    return estimate_from(await sample_records(store, sample, seed), base, version, pairs, seed)
+
+
+def write_parameters(params: Parameters, out: Path) -> None:
+    """The parameter set as JSON (``Parameters.to_dict``), written to a temporary file, fsynced and renamed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(params.to_dict(), f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
