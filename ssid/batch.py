@@ -34,7 +34,6 @@ import csv
 import gc
 import hashlib
 import logging
-import os
 import secrets
 import time
 from collections import Counter
@@ -48,6 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import decisions
+from .atomic import atomic_write
 from .audit import Actor
 from .batch_plan import PlanJob, PlannedChunk, plan_chunk
 from .batch_rows import (
@@ -169,8 +169,6 @@ class BatchRunner:
         self.received = self.store.clock()  # the file's rows were all received when it was submitted
         names = header(self.store.catalogue)
         job = PlanJob(tuple(names), group, self.matcher, len(names))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         parts = chunks(path, names, self.chunk_rows)
         # a file of one chunk is planned here: workers plan whole chunks, and starting them (each
         # loads the matcher and the name counts) costs more than a small file's planning
@@ -180,28 +178,21 @@ class BatchRunner:
                                initargs=(url, self.store.settings, job), ahead=self.workers * 2)
         else:
             planned = self._here(parts, job)
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                w = csv.writer(f, lineterminator="\r\n")
-                w.writerow(header(self.store.catalogue, output=True))
-                async for chunk in planned:
-                    results = await self._apply(chunk, sha, actor, group, len(names))
-                    await bound_wal(self.store.engine)  # planners read all the time: the WAL never rewinds by itself
-                    for r, res in zip(chunk.rows, results):
-                        echo = [""] * len(names) if isinstance(r, list) else [r.fields[n] for n in names]
-                        if res.student_id:
-                            echo[names.index("StudentID")] = res.student_id
-                        w.writerow([*echo, res.code, res.message])
-                        report.counts[res.code] += 1
-                    report.rows += len(chunk.rows)
-                    if progress is not None:
-                        progress(report.rows, total)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, out)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_write(out, encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\r\n")
+            w.writerow(header(self.store.catalogue, output=True))
+            async for chunk in planned:
+                results = await self._apply(chunk, sha, actor, group, len(names))
+                await bound_wal(self.store.engine)  # planners read all the time: the WAL never rewinds by itself
+                for r, res in zip(chunk.rows, results):
+                    echo = [""] * len(names) if isinstance(r, list) else [r.fields[n] for n in names]
+                    if res.student_id:
+                        echo[names.index("StudentID")] = res.student_id
+                    w.writerow([*echo, res.code, res.message])
+                    report.counts[res.code] += 1
+                report.rows += len(chunk.rows)
+                if progress is not None:
+                    progress(report.rows, total)
         report.seconds = time.perf_counter() - started
         log.info("batch %s: %d rows in %.1f s: %s", job_id, report.rows, report.seconds,
                  ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())))

@@ -15,15 +15,14 @@ both sides to be measured at all, rather than be replaced by a guess.
 from __future__ import annotations
 
 import json
-import os
 import random
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from .atomic import atomic_write
 from .db.schema import ACTIVE, aliases_t, students_t
 from .matching import Parameters, Standardized
 from .matching.compare import FIELD_LEVELS
@@ -114,16 +113,6 @@ async def estimate(store, base: Parameters, version: str, *, sample: int = 20_00
 
 def write_parameters(params: Parameters, out: Path) -> None:
     """The parameter set as JSON (``Parameters.to_dict``), written to a temporary file, fsynced and renamed."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(params.to_dict(), f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(out, encoding="utf-8") as f:
+        json.dump(params.to_dict(), f, indent=1)
+        f.write("\n")

@@ -20,8 +20,6 @@ pages by ID (keyset), so the sweep runs in bounded memory apart from the pairs f
 from __future__ import annotations
 
 import csv
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
+from .atomic import atomic_write
 from .db.candidates import DbCandidateSource
 from .db.schema import ACTIVE, aliases_t, students_t
 from .matching import Matcher, ScoredCandidate
@@ -153,21 +152,11 @@ async def sweep(store, matcher: Matcher | None = None, *, page: int = PAGE,
 
 def write_review(pairs: list[ReviewPair], out: Path) -> None:
     """The review list as CSV, written to a temporary file, fsynced and renamed."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f, lineterminator="\r\n")
-            w.writerow(COLUMNS)
-            for p in pairs:
-                w.writerow(p.row())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(out, encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(COLUMNS)
+        for p in pairs:
+            w.writerow(p.row())
 
 
 async def sweep_to_csv(store, out: Path, matcher: Matcher | None = None,
