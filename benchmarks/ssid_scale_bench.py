@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir /var/tmp/ssid-10m [--queries 20000] [--repeat 3]
                                                            [--write]
     .venv/bin/python benchmarks/ssid_scale_bench.py batch  --dir /var/tmp/ssid-10m [--rows 1000000] [--write]
+    .venv/bin/python benchmarks/ssid_scale_bench.py plan   --dir /var/tmp/ssid-10m [--rows 5000]
 
 ``build`` generates a synthetic population (ssid.population: families, twins, siblings, name
 frequencies), loads it with the legacy importer exactly as ``slf ssid import-legacy`` does
@@ -16,8 +17,12 @@ the database plus scoring and the decision (``ssid.db.candidates.match``), one l
 other on one connection, and reports p50/p99 and the outcomes against the truth.
 
 ``batch`` copies the database (a batch adds students and aliases; the original stays as built;
-``--in-place`` when the disk cannot hold a copy) and runs the batch file through ``slf ssid batch``'s code (``ssid.batch.BatchRunner``) with its
-default worker processes, reporting rows/s and the result codes.
+``--in-place`` when the disk cannot hold a copy) and runs the batch file through ``slf ssid
+batch``'s code (``ssid.batch.BatchRunner``) with its default worker processes, reporting rows/s
+and the result codes.
+
+``plan`` plans chunks of the batch file in this process, writing nothing, and prints where a
+row's time goes (the SQL reads, the explanation, the rest).
 
 ``--write`` records the figures in benchmarks/RESULTS.md (section ssid-scale).
 """
@@ -289,6 +294,54 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
             + (" (in place: the database kept the batch's students and decisions)." if in_place else ".")])
 
 
+async def plan(out: Path, rows: int, skip: int) -> None:
+    """Where a batch row's planning time goes: chunks of the batch file planned in this process
+    (``ssid.batch_plan.plan_chunk``, read only: nothing is written), with the planner's parts
+    timed by wrapping them. The first chunk warms the caches and is not counted."""
+    from collections import defaultdict
+
+    import ssid.batch_plan as bp
+    import ssid.db.candidates as cand
+    from ssid.batch import BatchRunner
+    from ssid.csvlayout import header
+    from ssid.legacy import chunks
+
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(module, name: str, label: str) -> None:
+        f = getattr(module, name)
+
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] += time.perf_counter() - t
+        setattr(module, name, wrapper)
+
+    timed(cand, "_rows", "SQL: the prefetch statements (keys, rows, versions, name counts) and counts")
+    timed(bp, "stored_records", "SQL: stored records of matched students")
+    timed(bp, "explanation_json", "explanation JSON (SSN masked)")
+    store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
+    names = header(store.catalogue)
+    job = bp.PlanJob(tuple(names), None, BatchRunner(store).matcher, len(names))
+    parts = [c for i, c in zip(range(skip + rows // 1000 + 1), chunks(out / BATCH, names, 1000)) if i >= skip]
+    async with store.engine.connect() as conn:
+        await bp.plan_chunk(store, conn, parts[0], job)
+        spent.clear()
+        t, cpu = time.perf_counter(), time.process_time()
+        for part in parts[1:]:
+            await bp.plan_chunk(store, conn, part, job)
+        n = 1000 * (len(parts) - 1)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    await store.close()
+    print(f"{n:,} rows planned in one process: {wall / n * 1e3:.3f} ms a row, {cpu / n * 1e3:.3f} ms CPU a row")
+    for label, secs in spent.items():
+        print(f"  {label}: {secs / n * 1e3:.3f} ms a row")
+    print(f"  the rest (validation, standardising, matching, plans): {(wall - sum(spent.values())) / n * 1e3:.3f} ms "
+          "a row")
+
+
 def _cache(path: Path, keep: bool) -> None:
     """Read a file into the OS page cache (``keep``), or let the cache drop its pages."""
     fd = os.open(path, os.O_RDONLY)
@@ -341,11 +394,17 @@ def main() -> None:
     bt.add_argument("--write", action="store_true")
     bt.add_argument("--in-place", action="store_true", help="run against the database itself, not a copy (when the "
                     "disk cannot hold a copy; the batch's students and decisions stay in it)")
+    pl = sub.add_parser("plan", help="time the parts of a batch row's planning (read only)")
+    pl.add_argument("--dir", type=Path, required=True)
+    pl.add_argument("--rows", type=int, default=5_000)
+    pl.add_argument("--skip", type=int, default=40, help="chunks of 1,000 rows to skip first (default 40)")
     a = ap.parse_args()
     if a.cmd == "build":
         asyncio.run(build(a.students, a.seed, a.dir, a.batch_rows, a.lookups, a.workers))
     elif a.cmd == "lookup":
         asyncio.run(lookup(a.dir, a.queries, a.write, a.repeat))
+    elif a.cmd == "plan":
+        asyncio.run(plan(a.dir, a.rows, a.skip))
     else:
         asyncio.run(batch(a.dir, a.rows, a.workers, a.write, a.in_place))
 
