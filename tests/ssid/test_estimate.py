@@ -79,3 +79,32 @@ def test_an_empty_database_is_refused_with_a_message(tmp_path):
     out = estimate(db, tmp_path / "w.json")
     assert out.exit_code == 1 and "at least two active students" in out.output and "Traceback" not in out.output
     assert not (tmp_path / "w.json").exists()
+
+
+def test_decisions_made_with_the_estimated_file_record_its_version(db, tmp_path):
+    """The operator's whole path: estimate, name the file in [matching], run a batch file; every
+    stored decision says which parameter set made it."""
+    import csv
+    import shutil
+    import sqlite3
+
+    from .conftest import AMARA
+    from .test_cli import HEADER
+
+    work = tmp_path / "ssid.db"
+    shutil.copyfile(db, work)  # the module's database stays as built for the other tests
+    assert estimate(work, tmp_path / "weights.json", "--version", "ohio-2027-1").exit_code == 0
+    conf = config(tmp_path, 'parameters = "weights.json"')
+    rows = tmp_path / "in.csv"
+    with open(rows, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER.split(","))
+        full = {"UserID": "u1", "DateTimeCreated": "2027-01-15T08:00:00", "Building_IRN": "000101",
+                "District_IRN": "043802", **AMARA}
+        w.writerow([full.get(c, "") for c in HEADER.split(",")])
+    out = CliRunner().invoke(main, ["ssid", "batch", str(rows), "--out", str(tmp_path / "out.csv"), "--config",
+                                    str(conf), "--db", str(work), "--user", "u1", "--workers", "0"])
+    assert out.exit_code == 0, out.output
+    with sqlite3.connect(work) as conn:
+        stored = [json.loads(e) for (e,) in conn.execute("SELECT explanation FROM ssid_decisions WHERE kind = 'batch'")]
+    assert len(stored) == 1 and stored[0]["parameters_version"] == "ohio-2027-1"
