@@ -136,17 +136,23 @@ def sweep_cmd(out: Path, as_json: bool, config_path: Path | None, database: str 
 @click.option("--pairs", type=click.IntRange(1), default=200_000, show_default=True,
               help="Random pairs of them compared.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws (same seed, same file).")
+@click.option("--m-from-decisions", "m_from", type=click.IntRange(0), default=0, show_default=True,
+              help="Also estimate m by EM over the candidates shown in this many of the newest stored decisions "
+                   "(0: keep m).")
 @click.option("--json", "as_json", is_flag=True, help="Print the levels as JSON.")
 @_db_options
-def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: int, as_json: bool,
+def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: int, m_from: int, as_json: bool,
                  config_path: Path | None, database: str | None) -> None:
     """Estimate u, the chance agreement of two different students, from this database's own students.
 
     Draws active students at random, compares random pairs of them field by field and writes
-    the configured parameters (or the built-in ones) with each measured level's u replaced; m
-    and the levels too rare to measure in the sample are kept. Nothing in the database changes:
-    review the table, then set `[matching] parameters = "FILE"` in the configuration and restart
-    the processes that decide. Re-check the thresholds after a change of parameters.
+    the configured parameters (or the built-in ones) with each measured level's u replaced; the
+    levels too rare to measure in the sample are kept. m, how often one child's records agree,
+    is kept too, unless --m-from-decisions N: then it is estimated by expectation-maximisation
+    over the candidates the newest N stored decisions showed (Splink's method, u held fixed).
+    Nothing in the database changes: review the table, then set `[matching] parameters = "FILE"`
+    in the configuration and restart the processes that decide. Re-check the thresholds after a
+    change of parameters.
     """
     from rich.console import Console
     from rich.table import Table
@@ -157,7 +163,8 @@ def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: 
     name = version or f"estimated-{date.today().isoformat()}"
 
     async def work(store):
-        return await estimate(store, store.settings.parameters, name, sample=sample, pairs=pairs, seed=seed)
+        return await estimate(store, store.settings.parameters, name, sample=sample, pairs=pairs, seed=seed,
+                              m_from_decisions=m_from)
 
     try:
         result = _run(ctx, work)
@@ -165,19 +172,30 @@ def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: 
         raise click.ClickException(str(exc)) from None
     write_parameters(result.parameters, out)
     if as_json:
-        click.echo(json.dumps({"version": name, "students": result.students, "pairs": result.pairs, "levels": [
-            {"field": c.field, "level": c.level, "pairs": c.pairs, "u_before": c.before.u, "u_after": c.after.u,
-             "weight_before": round(c.before.weight, 3), "weight_after": round(c.after.weight, 3),
-             "measured": c.measured} for c in result.levels]}, indent=2))
+        click.echo(json.dumps({
+            "version": name, "students": result.students, "pairs": result.pairs,
+            "candidate_pairs": result.candidate_pairs, "match_share": result.match_share, "levels": [
+                {"field": c.field, "level": c.level, "pairs": c.pairs, "u_before": c.before.u, "u_after": c.after.u,
+                 "measured": c.measured, "candidates": c.candidates, "m_before": c.before.m, "m_after": c.after.m,
+                 "m_measured": c.m_measured, "weight_before": round(c.before.weight, 3),
+                 "weight_after": round(c.after.weight, 3)} for c in result.levels]}, indent=2))
         return
-    table = Table(title=f"u from {result.pairs:,} random pairs of {result.students:,} active students")
-    for col in ("field", "level", "pairs", "u before", "u after", "w before", "w after"):
+    with_m = result.candidate_pairs > 0
+    title = f"u from {result.pairs:,} random pairs of {result.students:,} active students"
+    if with_m:
+        title += (f"; m from {result.candidate_pairs:,} candidate pairs of stored decisions "
+                  f"(EM: {result.match_share:.1%} of them one child)")
+    table = Table(title=title)
+    columns = ["field", "level", "pairs", "u before", "u after"]
+    columns += ["candidates", "m before", "m after"] if with_m else []
+    for col in (*columns, "w before", "w after"):
         table.add_column(col, justify="left" if col in ("field", "level") else "right", no_wrap=True)
     for c in result.levels:
-        after = f"{c.after.u:.3g}" if c.measured else "kept"
-        table.add_row(c.field, c.level, f"{c.pairs:,}", f"{c.before.u:.3g}", after, f"{c.before.weight:+.2f}",
-                      f"{c.after.weight:+.2f}")
-    Console(width=max(110, Console().width)).print(table)
+        cells = [c.field, c.level, f"{c.pairs:,}", f"{c.before.u:.3g}", f"{c.after.u:.3g}" if c.measured else "kept"]
+        if with_m:
+            cells += [f"{c.candidates:,}", f"{c.before.m:.3g}", f"{c.after.m:.3g}" if c.m_measured else "kept"]
+        table.add_row(*cells, f"{c.before.weight:+.2f}", f"{c.after.weight:+.2f}")
+    Console(width=max(140 if with_m else 110, Console().width)).print(table)
     skipped = [f for f, n in result.compared.items() if n < MIN_FIELD_PAIRS]
     if skipped:
         click.echo(f"kept from the base (fewer than {MIN_FIELD_PAIRS:,} pairs with both sides filled in): "

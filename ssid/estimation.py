@@ -10,6 +10,12 @@ A random pair of two stored students is almost never one child, so the share of 
 at each comparison level is that level's u. Levels too rare to be measured in the sample (an
 equal SSN, a day/month swap) keep the base value, and so does a field too seldom filled in on
 both sides to be measured at all, rather than be replaced by a guess.
+
+m can be estimated too, on request, as Splink does: by expectation–maximisation over candidate
+pairs, here the candidates shown in the stored decisions' explanations (their field levels, as
+compared then), with u held at the measured values. Those pairs mix the same child and
+different children; EM tells them apart by how their levels co-occur. A level seen too seldom
+among them keeps its m, and the measured levels share what the kept ones leave.
 """
 
 from __future__ import annotations
@@ -17,16 +23,17 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from .atomic import atomic_write
 from .db.schema import ACTIVE, aliases_t, students_t
+from .decisions import decisions_t
 from .matching import Parameters, Standardized
 from .matching.compare import FIELD_LEVELS
-from .matching.estimate import vector
+from .matching.estimate import Vector, estimate_m_em, vector
 from .matching.weights import LevelParam
 from .records import standardized_from_json
 
@@ -43,7 +50,9 @@ class LevelChange:
     pairs: int  # random pairs observed at this level
     before: LevelParam
     after: LevelParam
-    measured: bool  # False: too rare in the sample (or the field too seldom filled in): kept from the base
+    measured: bool  # u measured; False: too rare in the sample (or the field too seldom filled in): kept
+    candidates: int = 0  # candidate pairs of stored decisions at this level (0: m not estimated)
+    m_measured: bool = False  # m estimated; False: kept from the base
 
 
 @dataclass
@@ -53,6 +62,27 @@ class Estimate:
     pairs: int  # random pairs compared
     compared: dict[str, int] = field(default_factory=dict)  # field -> pairs with both sides filled in
     levels: list[LevelChange] = field(default_factory=list)
+    candidate_pairs: int = 0  # candidate pairs read from stored decisions (0: m kept)
+    match_share: float | None = None  # EM's share of those pairs that are one child
+
+
+async def decision_vectors(store, limit: int) -> list[Vector]:
+    """The comparison vectors (field levels, MISSING left out) of the candidates shown in the
+    newest ``limit`` stored decisions that the matcher explained."""
+    out: list[Vector] = []
+    q = (select(decisions_t.c.explanation).where(decisions_t.c.explanation.is_not(None))
+         .order_by(decisions_t.c.id.desc()).limit(limit))
+    async with store.read() as conn:
+        for (text,) in (await conn.execute(q)).all():
+            try:
+                d = json.loads(text)
+            except ValueError:
+                continue
+            candidates = d.get("candidates") if isinstance(d, dict) else None
+            for c in candidates if isinstance(candidates, list) else ():
+                out.append(tuple((f["field"], f["level"]) for f in c.get("fields", ())
+                                 if f.get("field") in FIELD_LEVELS and f.get("level") != "MISSING"))
+    return out
 
 
 async def sample_records(store, size: int, seed: int) -> list[Standardized]:
@@ -76,9 +106,11 @@ async def sample_records(store, size: int, seed: int) -> list[Standardized]:
     return records[:size]
 
 
-def estimate_from(records: list[Standardized], base: Parameters, version: str, pairs: int, seed: int) -> Estimate:
-    """u from ``pairs`` random pairs of distinct ``records``; m, the prior and every level not
-    measured kept from ``base``."""
+def estimate_from(records: list[Standardized], base: Parameters, version: str, pairs: int, seed: int,
+                  candidates: list[Vector] | None = None) -> Estimate:
+    """u from ``pairs`` random pairs of distinct ``records``; with ``candidates`` (comparison
+    vectors of candidate pairs), m by EM with that u; the prior and every level not measured
+    kept from ``base``."""
     if len(records) < 2:
         raise ValueError("the database needs at least two active students to compare")
     rng = random.Random(seed)
@@ -103,12 +135,48 @@ def estimate_from(records: list[Standardized], base: Parameters, version: str, p
             updates.setdefault(f, {})[lvl] = after
             out.levels.append(LevelChange(f, lvl, k, p, after, measured))
     out.parameters = base.replace_levels(version, updates)
+    if candidates is not None:
+        _estimate_m(out, candidates, version)
     return out
 
 
+def _estimate_m(out: Estimate, candidates: list[Vector], version: str) -> None:
+    if len(candidates) < MIN_FIELD_PAIRS:
+        raise ValueError(f"the stored decisions show {len(candidates):,} candidate pairs; estimating m needs at "
+                         f"least {MIN_FIELD_PAIRS:,}: run without --m-from-decisions until more decisions are stored")
+    with_u = out.parameters
+    m, share = estimate_m_em(candidates, with_u)
+    counts: dict[str, Counter[str]] = {f: Counter() for f in FIELD_LEVELS}
+    for vec in candidates:
+        for f, lvl in vec:
+            counts[f][lvl] += 1
+    updates: dict[str, dict[str, LevelParam]] = {}
+    measured_m: set[tuple[str, str]] = set()
+    for f, levels in with_u.fields.items():
+        if f not in FIELD_LEVELS or sum(counts[f].values()) < MIN_FIELD_PAIRS:
+            continue
+        seen = {lvl for lvl in levels if counts[f][lvl] >= MIN_LEVEL_PAIRS}
+        kept = sum(p.m for lvl, p in levels.items() if lvl not in seen)
+        found = sum(m[f][lvl] for lvl in seen)
+        if not seen or kept >= 1 or found <= 0:
+            continue
+        scale = (1 - kept) / found  # the measured levels share what the kept ones leave
+        updates[f] = {lvl: LevelParam(min(1.0, m[f][lvl] * scale), p.u) if lvl in seen else p
+                      for lvl, p in levels.items()}
+        measured_m.update((f, lvl) for lvl in seen)
+    out.parameters = with_u.replace_levels(version, updates)
+    out.candidate_pairs, out.match_share = len(candidates), share
+    out.levels = [replace(c, after=out.parameters.fields[c.field][c.level], candidates=counts[c.field][c.level],
+                          m_measured=(c.field, c.level) in measured_m) for c in out.levels]
+
+
 async def estimate(store, base: Parameters, version: str, *, sample: int = 20_000, pairs: int = 200_000,
-                   seed: int = 0) -> Estimate:
-    return estimate_from(await sample_records(store, sample, seed), base, version, pairs, seed)
+                   seed: int = 0, m_from_decisions: int = 0) -> Estimate:
+    """``estimate_from`` over a random sample of the store's active students and, when
+    ``m_from_decisions`` > 0, the candidates of that many of its newest stored decisions."""
+    records = await sample_records(store, sample, seed)
+    candidates = await decision_vectors(store, m_from_decisions) if m_from_decisions else None
+    return estimate_from(records, base, version, pairs, seed, candidates)
 
 
 def write_parameters(params: Parameters, out: Path) -> None:

@@ -108,3 +108,37 @@ def test_decisions_made_with_the_estimated_file_record_its_version(db, tmp_path)
     with sqlite3.connect(work) as conn:
         stored = [json.loads(e) for (e,) in conn.execute("SELECT explanation FROM ssid_decisions WHERE kind = 'batch'")]
     assert len(stored) == 1 and stored[0]["parameters_version"] == "ohio-2027-1"
+
+
+def test_m_by_em_over_the_candidates_of_stored_decisions(db, tmp_path):
+    import shutil
+
+    from ssid.population import generate_queries
+
+    work = tmp_path / "ssid.db"
+    shutil.copyfile(db, work)
+    refused = estimate(work, tmp_path / "w.json", "--m-from-decisions", "5000")  # no decision stored yet
+    assert refused.exit_code == 1 and "estimating m needs at least 1,000" in refused.output
+    queries = generate_queries(generate_population(3_000, seed=5), 1_500, seed=6)
+    rows = write_layout(tmp_path / "in.csv", load(EXAMPLE).catalogue, (layout_row(q.record) for q in queries))
+    out = CliRunner().invoke(main, ["ssid", "batch", str(rows), "--out", str(tmp_path / "out.csv"), "--db", str(work),
+                                    "--workers", "0"])
+    assert out.exit_code == 0, out.output
+
+    out = estimate(work, tmp_path / "w.json", "--m-from-decisions", "5000", "--json")
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert report["candidate_pairs"] >= 1_000 and 0 < report["match_share"] < 1
+    by_field: dict[str, list[dict]] = {}
+    for r in report["levels"]:
+        by_field.setdefault(r["field"], []).append(r)
+        if not r["m_measured"]:
+            assert r["m_after"] == r["m_before"]
+    estimated = {f for f, rs in by_field.items() if any(r["m_measured"] for r in rs)}
+    assert {"first_name", "last_name", "birth_date", "gender"} <= estimated
+    for f in estimated:  # a field's m is a distribution over its levels, kept levels included
+        assert sum(r["m_after"] for r in by_field[f]) == pytest.approx(1.0)
+    gender = next(r for r in by_field["gender"] if r["level"] == "EXACT")
+    assert gender["m_measured"] and gender["m_after"] > 0.9  # one child's records: the same gender
+    params = load(config(tmp_path, f'parameters = "{tmp_path / "w.json"}"')).parameters
+    assert params.fields["gender"]["EXACT"].m == pytest.approx(gender["m_after"])
