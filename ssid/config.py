@@ -30,6 +30,7 @@ file, relative paths taken from the file's folder, no secrets in the file. ::
     review_when_incomplete = true
     reference_population = 1000000
     parameters = "weights.json"      # m/u parameters (ssid.matching.Parameters.to_dict); built-in without it
+    romanized = ["ABDIRIZAK ABDIRISAQ"]  # first names written several ways, added to the built-in table
 
     [[attributes]] ...               # the catalogue (ssid.catalogue); the Ohio defaults without it
     [tasks.generate] required = [...]
@@ -51,6 +52,7 @@ from dburl import DatabaseUrlError, async_url
 from .catalogue import OHIO_ATTRIBUTES, OHIO_TASKS, Catalogue, CatalogueError
 from .ids import OHIO, IdProfile, profile_from_config
 from .matching import DEFAULT_PARAMETERS, Matcher, Parameters, Thresholds
+from .matching.romanized import BUILT_IN, Romanizations, table_line
 from .matching.weights import check_parameters
 
 DEFAULT_DATABASE = "ssid.db"
@@ -58,7 +60,7 @@ _SSID_KEYS = {"database", "id_profile", "import_chunk_size", "maintenance", "rol
 _MAINT_KEYS = {"min_reason_length", "min_reason_words", "placeholder_reasons"}
 _ROLE_KEYS = {"modify", "deactivate", "request_reactivation", "approve_reactivation", "manage_users"}
 _THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
-_MATCHING_KEYS = _THRESHOLD_KEYS | {"parameters"}
+_MATCHING_KEYS = _THRESHOLD_KEYS | {"parameters", "romanized"}
 _TOP_KEYS = {"ssid", "attributes", "tasks", "groups", "matching", "slf"}  # [slf]: read by ssid.slf (the poller)
 _TOP_KEYS |= {"server", "extracts"}  # read by `slf ssid serve` (slf/ssid_serve.py, ssid.schedule)
 _TOP_KEYS |= {"web"}  # read by ssid.web.config (the web UI's roles and sessions)
@@ -105,11 +107,13 @@ class Settings:
     source: Path | None = None  # the file read, if any
     thresholds: Thresholds = Thresholds()
     parameters: Parameters = DEFAULT_PARAMETERS
+    romanizations: Romanizations = BUILT_IN
 
     def matcher(self) -> Matcher:
-        """The matching engine with this configuration's thresholds and parameters (every process
-        that decides: the SLF poller, batch files, the REST API, the web UI, the sweep)."""
-        return Matcher(self.parameters, self.thresholds)
+        """The matching engine with this configuration's thresholds, parameters and first-name
+        spellings (every process that decides: the SLF poller, batch files, the REST API, the web
+        UI, the sweep)."""
+        return Matcher(self.parameters, self.thresholds, romanizations=self.romanizations)
 
 
 def url_of(value: str, base: Path | None = None) -> str:
@@ -172,7 +176,7 @@ def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     roles = Roles(**{k: (_str_set(r[k], f"[ssid.roles] {k}", problems) if k in r else getattr(defaults, k))
                      for k in _ROLE_KEYS})
 
-    thresholds, parameters = _matching(data.get("matching") or {}, base, problems)
+    thresholds, parameters, romanizations = _matching(data.get("matching") or {}, base, problems)
 
     catalogue = None
     try:
@@ -182,14 +186,16 @@ def from_mapping(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     if problems:
         raise ConfigError("; ".join(problems))
     return Settings(database, profile, catalogue, maintenance, roles, chunk, thresholds=thresholds,
-                    parameters=parameters)
+                    parameters=parameters, romanizations=romanizations)
 
 
-def _matching(m: Mapping[str, Any], base: Path | None, problems: list[str]) -> tuple[Thresholds, Parameters]:
-    """``[matching]``: the decision thresholds and, from a JSON file, the m/u parameters."""
+def _matching(m: Mapping[str, Any], base: Path | None, problems: list[str]
+              ) -> tuple[Thresholds, Parameters, Romanizations]:
+    """``[matching]``: the decision thresholds, the m/u parameters (a JSON file) and a state's own
+    lines for the table of first names romanized several ways."""
     if not isinstance(m, Mapping):
         problems.append("[matching] must be a table")
-        return Thresholds(), DEFAULT_PARAMETERS
+        return Thresholds(), DEFAULT_PARAMETERS, BUILT_IN
     _unknown("[matching]", m, _MATCHING_KEYS, problems)
     defaults = Thresholds()
     values: dict[str, Any] = {}
@@ -219,8 +225,21 @@ def _matching(m: Mapping[str, Any], base: Path | None, problems: list[str]) -> t
     parameters = DEFAULT_PARAMETERS
     if "parameters" in m:
         parameters = _parameters(m["parameters"], base, problems)
-    return thresholds, parameters
+    return thresholds, parameters, _romanized(m.get("romanized", []), problems)
 
+
+def _romanized(lines: Any, problems: list[str]) -> Romanizations:
+    """``[matching] romanized``: lines added to the built-in table (``ssid.matching.romanized``)."""
+    if not isinstance(lines, list) or not all(isinstance(v, str) for v in lines):
+        problems.append('[matching] romanized must be a list of lines, e.g. ["ABDIRIZAK ABDIRISAQ ABDIRISAAQ"]')
+        return BUILT_IN
+    added = []
+    for number, line in enumerate(lines, 1):
+        try:
+            added.append(table_line(line))
+        except ValueError as exc:
+            problems.append(f"[matching] romanized line {number} ({line!r}): {exc}")
+    return BUILT_IN.extended(added) if added else BUILT_IN
 
 def _parameters(value: Any, base: Path | None, problems: list[str]) -> Parameters:
     """The m/u parameters file named by ``[matching] parameters`` (JSON, ``Parameters.to_dict``)."""

@@ -7,6 +7,7 @@ first of the field's list that holds, so the order below is part of the definiti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 
@@ -14,6 +15,9 @@ from rapidfuzz.distance import OSA, JaroWinkler
 
 from .phonetic import phonetic, spelling_key
 from .romanized import romanized_alike
+
+#: two first names -> whether they are one name romanized two ways (``Romanizations.alike``)
+Alike = Callable[[str, str], bool]
 from .standardize import Standardized
 
 
@@ -75,9 +79,9 @@ _WITHIN_MONTH = L.WITHIN_MONTH
 
 def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
                  a_canonical: tuple[str, ...] = (), b_canonical: tuple[str, ...] = (),
-                 initials: bool = False, romanized: bool = False) -> Level:
-    """Level of two comparison-form names (``Standardized.*_key``). ``romanized``: first names,
-    where two spellings of one name in ``romanized.py`` (DANIIL/DANIEL) agree as nicknames do."""
+                 initials: bool = False, romanized: Alike | None = None) -> Level:
+    """Level of two comparison-form names (``Standardized.*_key``). ``romanized``: for first
+    names, the table by which two spellings of one name (DANIIL/DANIEL) agree as nicknames do."""
     if not a or not b:
         return _MISSING
     if a == b or ((" " in a or " " in b) and a.replace(" ", "") == b.replace(" ", "")):
@@ -87,7 +91,7 @@ def compare_name(a: str, b: str, a_phonetic: str = "", b_phonetic: str = "",
     jw = _jw(a, b)
     if jw >= 0.92:
         return _JW_92
-    if nickname_equal(a, b, a_canonical, b_canonical) or (romanized and romanized_alike(a, b)):
+    if nickname_equal(a, b, a_canonical, b_canonical) or (romanized is not None and romanized(a, b)):
         return _NICKNAME
     if not (a.isalpha() and b.isalpha()):  # two different one-word names are never a token subset
         ta, tb = set(a.split()), set(b.split())
@@ -157,18 +161,18 @@ def compare_school(a: Standardized, b: Standardized) -> Level:
     return _SAME_BUILDING if a.building and a.building == b.building else _SAME_DISTRICT
 
 
-def compare(q: Standardized, c: Standardized) -> dict[str, Level]:
+def compare(q: Standardized, c: Standardized, alike: Alike = romanized_alike) -> dict[str, Level]:
     """The level of every field for query ``q`` against candidate ``c``, by field name."""
-    return dict(zip(FIELDS, compare_levels(q, c)))
+    return dict(zip(FIELDS, compare_levels(q, c, alike)))
 
 
-def compare_levels(q: Standardized, c: Standardized) -> tuple[Level, ...]:
+def compare_levels(q: Standardized, c: Standardized, alike: Alike = romanized_alike) -> tuple[Level, ...]:
     """``compare(q, c)``'s levels as a tuple in ``FIELDS`` order.
 
     Runs for every version of every candidate of every lookup, so the common outcomes (a side
     blank, the values equal) are settled inline, exactly as the ``compare_*`` functions above
     settle them first; anything else is theirs to decide."""
-    first, last = name_levels(q, c)
+    first, last = name_levels(q, c, alike)
     a, b = q.middle_key, c.middle_key
     middle = _MISSING if not a or not b else _EXACT if a == b else compare_name(a, b, initials=True)
     d, e = q.birth_date, c.birth_date
@@ -195,13 +199,13 @@ def compare_levels(q: Standardized, c: Standardized) -> tuple[Level, ...]:
 FIRST_AT, LAST_AT = FIELDS.index("first_name"), FIELDS.index("last_name")
 
 
-def name_levels(q: Standardized, c: Standardized) -> tuple[Level, Level]:
+def name_levels(q: Standardized, c: Standardized, alike: Alike = romanized_alike) -> tuple[Level, Level]:
     """The first- and last-name levels of ``compare(q, c)``: all that reading the query's names
     the other way round changes (``swap_names`` keeps every other field)."""
     a, b = q.first_key, c.first_key
     first = (_MISSING if not a or not b else _EXACT if a == b else
              compare_name(a, b, q.first_phonetic, c.first_phonetic, q.first_canonical, c.first_canonical,
-                          romanized=True))
+                          romanized=alike))
     a, b = q.last_key, c.last_key
     last = _MISSING if not a or not b else _EXACT if a == b else compare_name(a, b, q.last_phonetic, c.last_phonetic)
     return first, last

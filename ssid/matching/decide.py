@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from .compare import Level, keying_slip, one_misspelling_apart, spelling_variant, vowels_apart
+from .compare import Alike, Level, keying_slip, one_misspelling_apart, spelling_variant, vowels_apart
 from .romanized import romanized_alike
 from .standardize import Standardized
 from .weights import FieldScore, TermFrequencies
@@ -149,7 +149,7 @@ def unheard_of(name: str, frequencies: TermFrequencies | None) -> bool:
 
 
 def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Level],
-                     frequencies: TermFrequencies | None = None) -> bool:
+                     frequencies: TermFrequencies | None = None, alike: Alike = romanized_alike) -> bool:
     """Could the two first names be one child's rather than twins'? Twins share the birth date,
     surname, mother, birthplace, language and school, so only first name, middle name, gender
     and SSN can tell them apart; and parents give twins two different names.
@@ -173,8 +173,8 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
       the engine has."""
     level = levels["first_name"]
     a, b = q.first_key, c.first_key
-    alike = romanized_alike(a, b)
-    if level in (Level.EXACT, Level.TOKEN_SUBSET) or (level == Level.NICKNAME and not alike):
+    romanized = alike(a, b)
+    if level in (Level.EXACT, Level.TOKEN_SUBSET) or (level == Level.NICKNAME and not romanized):
         return True
     if levels["gender"] == Level.DIFFERENT:
         return False
@@ -182,7 +182,7 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
         return True  # first and middle names given the other way round
     if levels["middle_name"] == Level.DIFFERENT:
         return False
-    if keying_slip(a, b) or spelling_variant(a, b) or alike:
+    if keying_slip(a, b) or spelling_variant(a, b) or romanized:
         return True
     similar = level in (Level.JW_92, Level.JW_88, Level.PHONETIC)
     same_middle = levels["middle_name"] == Level.EXACT and len(q.middle_key) > 1
@@ -194,15 +194,16 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
 
 
 def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level],
-                   frequencies: TermFrequencies | None = None) -> tuple[str, ...]:
+                   frequencies: TermFrequencies | None = None, alike: Alike = romanized_alike) -> tuple[str, ...]:
     """Conflicts that forbid an automatic match whatever the weight (``frequencies``: the
-    master table's name counts, which tell a misspelt name from a twin's real one)."""
+    master table's name counts, which tell a misspelt name from a twin's real one; ``alike``:
+    the table of first names romanized several ways)."""
     out = []
     ssn = levels["ssn"]
     if ssn in _SSN_DIFFERS:
         out.append(SSN_CONFLICT)
     if (levels["birth_date"] == _EXACT and ssn != _EXACT and levels["last_name"] in _SURNAME_AGREES
-            and not _same_first_name(q, c, levels, frequencies)):
+            and not _same_first_name(q, c, levels, frequencies, alike)):
         out.append(POSSIBLE_TWIN)
     return tuple(out)
 

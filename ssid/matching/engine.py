@@ -17,6 +17,7 @@ from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource,
 from .compare import FIELDS, FIRST_AT, LAST_AT, Level, compare_levels, name_levels, one_misspelling_apart
 from .decide import POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
 from .explain import Explanation, record_dict
+from .romanized import BUILT_IN, Romanizations
 from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
 from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels, total_weight
 
@@ -68,12 +69,14 @@ class Matcher:
 
     ``explain_limit``: the best-scored students the explanation shows in full (at least K, the
     potential matches offered). Five, as K: a batch row's explanation is two thirds of what it
-    writes to the database, and a reviewer reads the candidates offered, not the tenth best."""
+    writes to the database, and a reviewer reads the candidates offered, not the tenth best.
+    ``romanizations``: the first names written several ways (the built-in table, or it with a
+    state's own lines)."""
 
     def __init__(self, params: Parameters = DEFAULT_PARAMETERS, thresholds: Thresholds = Thresholds(),
                  source: CandidateSource | None = None, frequencies: TermFrequencies | None = None, *,
                  blocking: BlockingConfig = BlockingConfig(), standardize_config: StandardizeConfig = DEFAULT_CONFIG,
-                 explain_limit: int = 5) -> None:
+                 explain_limit: int = 5, romanizations: Romanizations = BUILT_IN) -> None:
         self.params = params
         self.thresholds = thresholds
         self.source = source
@@ -81,6 +84,8 @@ class Matcher:
         self.blocking = blocking
         self.standardize_config = standardize_config
         self.explain_limit = max(explain_limit, thresholds.max_candidates)
+        self.romanizations = romanizations
+        self._alike = romanizations.alike
 
     def standardize(self, record: StudentRecord | Standardized) -> Standardized:
         return record if isinstance(record, Standardized) else standardize(record, self.standardize_config)
@@ -92,11 +97,11 @@ class Matcher:
         """The best reading of a pair: its levels (``FIELDS`` order), total weight, the query as
         read (names swapped or not) and whether they were swapped. The names are read the other
         way round only when neither agrees, and kept so only when that scores higher."""
-        levels = compare_levels(q, c)
+        levels = compare_levels(q, c, self._alike)
         total = total_weight(levels, c, self.params, self.frequencies, memo)
         if levels[FIRST_AT] not in _FIRST_AGREES and levels[LAST_AT] not in _LAST_AGREES:
             qs = _swapped(q)
-            s_first, s_last = name_levels(qs, c)  # the swapped reading changes these levels only
+            s_first, s_last = name_levels(qs, c, self._alike)  # the swapped reading changes these levels only
             if _swap_reading_fits(s_first, s_last, qs, c):
                 s_levels = (s_first, *levels[FIRST_AT + 1:LAST_AT], s_last, *levels[LAST_AT + 1:])
                 s_total = total_weight(s_levels, c, self.params, self.frequencies, memo)
@@ -114,7 +119,7 @@ class Matcher:
         if swapped:
             fields = (*fields, FieldScore("name_order", str(Level.SWAPPED), self.params.weight("name_order",
                                                                                                 Level.SWAPPED)))
-        return fields, total, hard_conflicts(qq, c, by_field, self.frequencies), swapped
+        return fields, total, hard_conflicts(qq, c, by_field, self.frequencies, self._alike), swapped
 
     def score_student(self, q: Standardized, rows: Sequence[CandidateRow], found_by: Iterable[str] = ()
                       ) -> ScoredCandidate:

@@ -9,7 +9,8 @@ be twins; parents do not name twins DANIIL and DANIEL).
 Why a table apart from the nickname table: the nickname table's canonical names are stored
 with every record and make its blocking keys, so a line added there changes stored data. This
 one is read only when two names are compared (the first-name level, the twin rule): a line
-added here takes effect when the processes next start, with nothing stored to re-index. Blocking needs
+added takes effect when the processes next start, with nothing stored to re-index. A state adds
+its own lines (names of its communities) in ``[matching] romanized`` of the SSID configuration. Blocking needs
 nothing from it: where two spellings keep one phonetic code (MARYAM/MARYAN) the birth date +
 first name key finds the child, and where they do not (YASMIN/JASMINE, DMITRY/DMYTRO) the birth
 date + last name key does.
@@ -20,7 +21,9 @@ Written for this project as data, one name per line, its spellings separated by 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Iterable
+
+from .standardize import fold
 
 _TABLE = """
 ABDI ABDY
@@ -89,26 +92,59 @@ ZAINAB ZEINAB ZAYNAB
 """.strip()
 
 
-def _parse(text: str) -> dict[str, frozenset[int]]:
-    groups: dict[str, set[int]] = {}
-    for number, line in enumerate(text.splitlines()):
-        for name in line.split():
-            groups.setdefault(name, set()).add(number)
-    return {name: frozenset(g) for name, g in groups.items()}
+class Romanizations:
+    """A table of first-name spellings: the built-in one (``BUILT_IN``), or it with a state's own
+    lines added (``[matching] romanized`` in the SSID configuration, ``extended``)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = tuple(" ".join(line.split()) for line in lines if line.strip())
+        groups: dict[str, set[int]] = {}
+        for number, line in enumerate(self.lines):
+            for name in line.split():
+                groups.setdefault(name, set()).add(number)
+        #: name -> the lines (names) it is a spelling of; a spelling may stand on two lines (ALEKSANDR)
+        self.spellings: dict[str, frozenset[int]] = {name: frozenset(g) for name, g in groups.items()}
+
+    def extended(self, lines: Iterable[str]) -> Romanizations:
+        return Romanizations((*self.lines, *lines))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Romanizations) and other.lines == self.lines
+
+    def __hash__(self) -> int:
+        return hash(self.lines)
+
+    def alike(self, a: str, b: str) -> bool:
+        """True when two different first names are spellings of one name in the table (DANIIL/DANIEL,
+        YASMIN/JASMINE); a name of several tokens is compared by its first token when the rest agree.
+        Asked for most pairs of different first names a lookup compares: most names are in no line,
+        so that is settled first."""
+        if a == b or not a or not b:
+            return False
+        spellings = self.spellings
+        if " " not in a and " " not in b:
+            ga, gb = spellings.get(a), spellings.get(b)
+            return ga is not None and gb is not None and not ga.isdisjoint(gb)
+        ta, tb = a.split(), b.split()
+        if ta[1:] != tb[1:] or ta[0] == tb[0]:
+            return False
+        ga, gb = spellings.get(ta[0]), spellings.get(tb[0])
+        return ga is not None and gb is not None and not ga.isdisjoint(gb)
 
 
-#: name -> the lines (names) it is a spelling of; a spelling may stand on two lines (ALEKSANDR)
-SPELLINGS: dict[str, frozenset[int]] = _parse(_TABLE)
+def table_line(line: str) -> str:
+    """A line a state adds, as names are compared (upper case, accents folded: "Abdirizak
+    Abdirisaaq" -> "ABDIRIZAK ABDIRISAAQ"); ValueError saying what is wrong with it."""
+    names = [fold(n) for n in line.split()]
+    if len(names) < 2:
+        raise ValueError("needs two spellings or more, separated by spaces")
+    bad = [n for n in names if not (n.isascii() and n.isalpha())]
+    if bad:
+        raise ValueError(f"each spelling must be one word of letters (no hyphen, apostrophe or digit): "
+                         f"{', '.join(bad)}")
+    return " ".join(names)
 
 
-@lru_cache(maxsize=65536)
-def romanized_alike(a: str, b: str) -> bool:
-    """True when two different first names are spellings of one name in the table (DANIIL/DANIEL,
-    YASMIN/JASMINE); a name of several tokens is compared by its first token when the rest agree."""
-    if a == b or not a or not b:
-        return False
-    ta, tb = a.split(), b.split()
-    if ta[1:] != tb[1:]:
-        return False
-    ga, gb = SPELLINGS.get(ta[0]), SPELLINGS.get(tb[0])
-    return ga is not None and gb is not None and ta[0] != tb[0] and not ga.isdisjoint(gb)
+BUILT_IN = Romanizations(_TABLE.splitlines())
+#: ``BUILT_IN.alike``: the table as it ships
+romanized_alike = BUILT_IN.alike

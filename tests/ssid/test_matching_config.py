@@ -145,3 +145,45 @@ async def test_every_process_that_decides_takes_the_configured_matcher(tmp_path)
         assert {name: m.thresholds for name, m in matchers.items()} == dict.fromkeys(matchers, settings.thresholds)
     finally:
         await store.close()
+
+
+def test_a_state_adds_its_own_romanized_first_names(tmp_path):
+    from dataclasses import replace
+
+    from ssid.matching import InMemoryIndex, Outcome, StudentRecord, TermFrequencies
+
+    settings = load(config(tmp_path, 'romanized = ["Abdirizak Abdirisaq  Abdirisaaq"]'))
+    assert settings.romanizations.alike("ABDIRIZAK", "ABDIRISAAQ")
+    assert settings.romanizations.alike("DANIIL", "DANIEL")  # the built-in lines stay
+    stored = StudentRecord(first_name="Abdirizak", last_name="Warsame", birth_date="2016-03-04", gender="M",
+                           birth_city="Columbus", race_ethnicity="B", native_language="SOM", district="043802")
+    names = TermFrequencies({"first_name": {"ABDIRIZAK": 300, "ABDIRISAQ": 200}, "last_name": {"WARSAME": 40}},
+                            {"first_name": 100_000, "last_name": 100_000})
+    outcomes = {}
+    for name, s in (("built-in", load(EXAMPLE)), ("with the line", settings)):
+        m = s.matcher()
+        m.source, m.frequencies = InMemoryIndex(), names
+        m.source.add("S1", stored)
+        outcomes[name] = m.match(replace(stored, first_name="Abdirisaq")).outcome
+    # both spellings are names children carry: only the state's line tells them from twins' names
+    assert outcomes == {"built-in": Outcome.POTENTIAL, "with the line": Outcome.MATCH}
+
+
+def test_the_matcher_keeps_the_state_lines_in_its_worker_processes(tmp_path):
+    import pickle
+
+    m = load(config(tmp_path, 'romanized = ["ABDIRIZAK ABDIRISAQ"]')).matcher()
+    again = pickle.loads(pickle.dumps(m))  # batch planners receive the matcher this way
+    assert again.romanizations == m.romanizations and again._alike("ABDIRIZAK", "ABDIRISAQ")
+
+
+@pytest.mark.parametrize("value, says", [
+    ('["ABDIRIZAK"]', "romanized line 1 ('ABDIRIZAK'): needs two spellings or more"),
+    ('["AMINA AMEENA", "ANNE-MARIE ANNMARIE"]', "romanized line 2 ('ANNE-MARIE ANNMARIE'): each spelling must be "
+                                                "one word of letters (no hyphen, apostrophe or digit): ANNE-MARIE"),
+    ('"ABDIRIZAK ABDIRISAQ"', "romanized must be a list of lines"),
+])
+def test_bad_romanized_lines_are_refused(tmp_path, value, says):
+    with pytest.raises(ConfigError) as e:
+        load(config(tmp_path, f"romanized = {value}"))
+    assert f"[matching] {says}" in str(e.value)

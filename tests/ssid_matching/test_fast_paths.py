@@ -22,6 +22,7 @@ from ssid.matching.compare import (Level, compare_birth_date, compare_city, comp
                                    compare_levels, compare_school, compare_ssn, name_levels)
 from ssid.matching.explain import candidate_dict, record_dict
 from ssid.matching.phonetic import phonetic
+from ssid.matching.romanized import romanized_alike
 from ssid.matching.standardize import swap_names
 from ssid.matching.weights import TF_VALUE, score_levels, total_weight
 from ssid.population import generate_population, generate_queries
@@ -61,7 +62,7 @@ def plain_compare(q, c):
     """``compare`` as the level functions define it, one call per field."""
     return {
         "first_name": compare_name(q.first_key, c.first_key, q.first_phonetic, c.first_phonetic,
-                                   q.first_canonical, c.first_canonical, romanized=True),
+                                   q.first_canonical, c.first_canonical, romanized=romanized_alike),
         "middle_name": compare_name(q.middle_key, c.middle_key, initials=True),
         "last_name": compare_name(q.last_key, c.last_key, q.last_phonetic, c.last_phonetic),
         "birth_date": compare_birth_date(q.birth_date, c.birth_date),
