@@ -247,7 +247,8 @@ async def run(console: Console, new_students: int = 12) -> Report:
                         if any(t.local_id == missing.local_id and t.state is TxnState.ERROR for t in txns):
                             break
                     await asyncio.sleep(0.2)
-        staff.cancel()
+        staff.cancel()  # and awaited: cancelled again at exit while closing a connection, it could hang the loop
+        await asyncio.gather(staff, return_exceptions=True)
         results_b = {r.local_id: r.state_province_id for r in sim_b.results.all()}
         by_local = {s.local_id: s for s in first}
         for s in transfers:

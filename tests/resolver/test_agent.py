@@ -134,6 +134,10 @@ async def test_requesters_from_several_agents_and_zones_are_kept_apart(tmp_path)
                 two.request(ZONE, query(txn="2" * 32, local_id="2222222"), timeout=10))
         finally:
             task.cancel()
+            # awaited here: a task left to the loop's teardown is cancelled a second time there, and
+            # a second cancellation while SQLAlchemy closes its aiosqlite connection deadlocks the
+            # teardown (aiosqlite 0.22: close() then waits on a worker thread that has stopped)
+            await asyncio.gather(task, return_exceptions=True)
         assert r1.objects[0].typed().state_province_id == "AB1111111"
         assert r2.objects[0].typed().state_province_id == "AB2222222"
         log = {r["SLF_TRANSACTION_GUID"]: r["SIF_SOURCE_ID"] for r in await res.store.requests()}
