@@ -142,7 +142,11 @@ async def test_every_outcome_over_https(zone, tmp_path, form):
             stack.push_async_callback(ssid.close)
             loc, sis, changes, clock = await start_locator_and_sis(stack, tmp_path, zone, form)
             task = asyncio.create_task(ssid.run(interval=0.05))
-            stack.callback(task.cancel)
+
+            async def stop_ssid() -> None:  # cancelled and awaited (docs/architecture.md, asyncio rule)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            stack.push_async_callback(stop_ssid)
 
             await sis.publish(DISTRICT_ZONE, "SchoolInfo", "Add", [school()])
             txns = {}
