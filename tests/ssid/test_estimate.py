@@ -84,24 +84,16 @@ def test_an_empty_database_is_refused_with_a_message(tmp_path):
 def test_decisions_made_with_the_estimated_file_record_its_version(db, tmp_path):
     """The operator's whole path: estimate, name the file in [matching], run a batch file; every
     stored decision says which parameter set made it."""
-    import csv
     import shutil
     import sqlite3
 
-    from .conftest import AMARA
-    from .test_cli import HEADER
+    from .test_matching_config import amara_batch
 
     work = tmp_path / "ssid.db"
     shutil.copyfile(db, work)  # the module's database stays as built for the other tests
     assert estimate(work, tmp_path / "weights.json", "--version", "ohio-2027-1").exit_code == 0
     conf = config(tmp_path, 'parameters = "weights.json"')
-    rows = tmp_path / "in.csv"
-    with open(rows, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER.split(","))
-        full = {"UserID": "u1", "DateTimeCreated": "2027-01-15T08:00:00", "Building_IRN": "000101",
-                "District_IRN": "043802", **AMARA}
-        w.writerow([full.get(c, "") for c in HEADER.split(",")])
+    rows = amara_batch(tmp_path / "in.csv")
     out = CliRunner().invoke(main, ["ssid", "batch", str(rows), "--out", str(tmp_path / "out.csv"), "--config",
                                     str(conf), "--db", str(work), "--user", "u1", "--workers", "0"])
     assert out.exit_code == 0, out.output

@@ -28,6 +28,17 @@ def config(tmp_path: Path, matching: str) -> Path:
     return path
 
 
+def amara_batch(path: Path) -> Path:
+    """A batch file of one row: AMARA, re-submitted by district user u1 (no StudentID)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER.split(","))
+        full = {"UserID": "u1", "DateTimeCreated": "2027-01-15T08:00:00", "Building_IRN": "000101",
+                "District_IRN": "043802", **AMARA}
+        w.writerow([full.get(c, "") for c in HEADER.split(",")])
+    return path
+
+
 def test_the_example_configuration_states_the_built_in_thresholds():
     settings = load(EXAMPLE)
     assert settings.thresholds == Thresholds()
@@ -99,13 +110,7 @@ def test_the_batch_command_decides_with_the_configured_thresholds(tmp_path):
     legacy = legacy_file(tmp_path / "legacy.csv", [{"StudentID": "AB1234567"}])
     out = run.invoke(main, ["ssid", "import-legacy", str(legacy), "--db", str(db), "--workers", "0"])
     assert out.exit_code == 0, out.output
-    rows = tmp_path / "in.csv"
-    with open(rows, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER.split(","))
-        full = {"UserID": "u1", "DateTimeCreated": "2027-01-15T08:00:00", "Building_IRN": "000101",
-                "District_IRN": "043802", **AMARA}
-        w.writerow([full.get(c, "") for c in HEADER.split(",")])
+    rows = amara_batch(tmp_path / "in.csv")
     codes = {}
     for name, conf in (("built-in", EXAMPLE), ("strict", config(tmp_path, "match = 200\nmatch_inexact_birth_date = 200"))):
         result = tmp_path / f"{name}.csv"
