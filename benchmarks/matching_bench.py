@@ -18,6 +18,7 @@ automatically. --write records the tables in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -29,7 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssid.matching import (DEFAULT_PARAMETERS, POSSIBLE_TWIN, SSN_CONFLICT, Decision,  # noqa: E402
-                           Matcher, Outcome, StudentRecord, TermFrequencies, Thresholds, decide, standardize)
+                           Matcher, Outcome, Parameters, StudentRecord, TermFrequencies, Thresholds, decide,
+                           standardize)
 from ssid.matching.blocking import gather, query_keys  # noqa: E402
 from ssid.population import NEW, RETURNING, Population, Query, generate_population, generate_queries  # noqa: E402
 
@@ -86,14 +88,15 @@ class Tally:
 
 
 def run(students: int, queries: int, seed: int, thresholds: Thresholds = Thresholds(),
-        verbose: bool = False, name_counts: bool = True) -> tuple[dict[str, Tally], dict[str, float]]:
+        verbose: bool = False, name_counts: bool = True, params: Parameters = DEFAULT_PARAMETERS
+        ) -> tuple[dict[str, Tally], dict[str, float]]:
     t0 = time.perf_counter()
     pop = generate_population(students, seed=seed)
     qs = generate_queries(pop, queries, seed=seed + 1000)
     t1 = time.perf_counter()
     index, freqs = pop.indexed()
     t2 = time.perf_counter()
-    matcher = Matcher(DEFAULT_PARAMETERS, thresholds, index, freqs if name_counts else None)
+    matcher = Matcher(params, thresholds, index, freqs if name_counts else None)
     tallies: dict[str, Tally] = defaultdict(Tally)
     candidates = []
     for q in qs:
@@ -114,7 +117,7 @@ def run(students: int, queries: int, seed: int, thresholds: Thresholds = Thresho
         if verbose and (wrong or missed):
             show(q, d, pop, miss_reason(q, d, matcher) if missed else "FALSE MATCH")
     t3 = time.perf_counter()
-    audit = twin_audit(pop, freqs if name_counts else None, thresholds)
+    audit = twin_audit(pop, freqs if name_counts else None, thresholds, params)
     for pair in audit.pop("examples", ()):  # a twin matched to its co-twin: always shown, it is a false match
         print(f"  twin audit: matched automatically to its co-twin: {pair}", flush=True)
     info = {"generate_s": t1 - t0, "index_s": t2 - t1, "match_s": t3 - t2, "audit_s": time.perf_counter() - t3,
@@ -180,7 +183,8 @@ class _Before(TermFrequencies):
         return super().count(field_name, value) - (field_name == "first_name" and value == self.first_key)
 
 
-def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thresholds) -> dict[str, Any]:
+def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thresholds,
+               params: Parameters = DEFAULT_PARAMETERS) -> dict[str, Any]:
     """Every stored twin scored as a new lookup against its co-twin alone (no rival for the
     margin, its own name taken out of the counts): how many would be matched automatically,
     and for how many the twin rule was lifted. Thousands of pairs at 1M students, where the
@@ -193,7 +197,7 @@ def twin_audit(pop: Population, freqs: TermFrequencies | None, thresholds: Thres
             continue
         co = pop.get(s.twin_of)
         before = _Before(freqs.counts, totals, standardize(s.record).first_key) if freqs else None
-        matcher = Matcher(DEFAULT_PARAMETERS, thresholds, None, before)
+        matcher = Matcher(params, thresholds, None, before)
         scored = matcher.compare_records(s.record, co.record, co.student_id)
         out["pairs"] += 1
         matched = decide([scored], thresholds).outcome == Outcome.MATCH
@@ -301,13 +305,19 @@ def main() -> None:
                     help="print every false match and every returning student not matched automatically")
     ap.add_argument("--no-name-counts", action="store_true",
                     help="match without term frequencies (as a Matcher() built without them does)")
+    ap.add_argument("--parameters", type=Path, default=None,
+                    help="m/u parameters (JSON, as `slf ssid estimate` writes them) instead of the built-in ones")
     ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = ap.parse_args()
     if args.write and args.no_name_counts:
         ap.error("--write records the engine as configured with name counts; drop --no-name-counts")
+    if args.write and args.parameters:
+        ap.error("--write records the built-in parameters; drop --parameters")
+    params = Parameters.from_dict(json.loads(args.parameters.read_text())) if args.parameters else DEFAULT_PARAMETERS
     runs = []
     for size in (int(x) for x in str(args.students).split(",")):
-        tallies, info = run(size, args.queries, args.seed, verbose=args.verbose, name_counts=not args.no_name_counts)
+        tallies, info = run(size, args.queries, args.seed, verbose=args.verbose, name_counts=not args.no_name_counts,
+                            params=params)
         lines = table(tallies)
         print(f"{size:,} students, {args.queries:,} lookups")
         print("\n".join(lines))

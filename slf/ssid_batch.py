@@ -202,8 +202,10 @@ def estimate_cmd(out: Path, version: str | None, sample: int, pairs: int, seed: 
                    f"{', '.join(skipped)}")
     click.echo(f"kept: levels seen in fewer than {MIN_LEVEL_PAIRS} pairs. Against the database, an exact first "
                "or last name is weighed by that name's own frequency instead of its u.")
-    click.echo(f"wrote parameters {name!r} to {out}; to use them, set in the configuration:\n"
-               f"  [matching]\n  parameters = \"{out.resolve()}\"")
+    click.echo(f"wrote parameters {name!r} to {out}. The match thresholds were set for the parameters this file "
+               "replaces: heavier agreement weights let more pairs reach T_match, so check the thresholds on known "
+               "pairs (e.g. benchmarks/matching_bench.py --parameters FILE) before using it. To use it, set in the "
+               f"configuration:\n  [matching]\n  parameters = \"{out.resolve()}\"")
 
 
 @click.command("report")
