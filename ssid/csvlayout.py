@@ -24,8 +24,8 @@ from .catalogue import Catalogue
 LEADING = ("UserID", "DateTimeCreated", "Building_IRN", "District_IRN", "StudentID")
 TRAILING = ("UserDefined",)
 RESULT = ("ResultCode", "ResultMessage")
-DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                    "%Y-%m-%dT%H:%M:%SZ", "%m/%d/%Y", "%Y-%m-%d")
+#: DateTimeCreated's US forms; ISO 8601 (with or without seconds, fractions, Z or an offset) is read as well
+DATETIME_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y")
 #: longest field accepted in a batch file (a sanity cap; attribute lengths are the catalogue's)
 MAX_FIELD = 10_000
 
@@ -76,12 +76,21 @@ def parse_datetime(text: str) -> datetime | None:
             return datetime(y, mo, d, hh, mm, ss)
         except ValueError:
             return None
+    text = text.strip()
+    if _ISO_START.match(text):  # what spreadsheets and other systems write: 2002-02-13T04:18, ...Z, ...-05:00
+        try:
+            return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
+        except ValueError:
+            return None
     for fmt in DATETIME_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt)
+            return datetime.strptime(text, fmt)
         except ValueError:
             continue
     return None
+
+
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def check_header(got: Sequence[str], expected: Sequence[str], name: str) -> None:

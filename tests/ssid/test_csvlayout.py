@@ -50,6 +50,22 @@ def test_datetime_created_forms():
     assert parse_datetime("13/02/2002 04:18:31") is None
 
 
+@pytest.mark.parametrize("text, iso", [
+    ("2002-02-13 04:18", "2002-02-13T04:18:00"),  # a spreadsheet's export, without seconds
+    ("2002-02-13T04:18:31.250", "2002-02-13T04:18:31.250000"),
+    ("2002-02-13T04:18:31Z", "2002-02-13T04:18:31+00:00"),
+    ("2002-02-13T04:18:31-05:00", "2002-02-13T04:18:31-05:00"),
+    ("02/13/2002 04:18", "2002-02-13T04:18:00"),
+])
+def test_datetime_created_iso_and_short_forms(text, iso):
+    assert parse_datetime(text).isoformat() == iso
+
+
+@pytest.mark.parametrize("text", ["2002-02-30 04:18:31", "2002-13-01", "2002-02-13 25:00", "yesterday", "2002-02-13x"])
+def test_datetime_created_that_is_no_date_and_time(text):
+    assert parse_datetime(text) is None
+
+
 @pytest.mark.parametrize("rows_before", [0, 1, 300])
 def test_text_that_is_not_utf8_is_refused_naming_its_line_and_byte(tmp_path, rows_before):
     """A file saved as Windows-1252 (Excel's plain "CSV" on Windows): the message names the line
