@@ -162,6 +162,7 @@ def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mappi
 
 _RECORD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StudentRecord)}
 _RECORD_NAMES = frozenset(_RECORD_DEFAULTS)
+_BLANK_RECORD = StudentRecord()
 _TUPLE_FIELDS = ("first_canonical", "last_token_phonetics")
 #: the direct construction sets instance dicts, as the generated ``__init__`` would: only while
 #: both classes are plain dataclasses (no slots, no ``__post_init__``, plain defaults)
@@ -172,13 +173,16 @@ _RESTORE = (all(not hasattr(cls, "__slots__") and not hasattr(cls, "__post_init_
 
 
 def _restore(std: Sequence[Any], record: Mapping[str, Any]) -> Standardized:
-    raw_values = _RECORD_DEFAULTS.copy()
-    if _RECORD_NAMES.issuperset(record):
-        raw_values.update(record)
-    else:  # a stored record with a field StudentRecord no longer has: left out, as from_dict leaves it
-        raw_values.update((k, v) for k, v in record.items() if k in _RECORD_NAMES)
-    raw = object.__new__(StudentRecord)
-    raw.__dict__.update(raw_values)
+    if record:
+        raw_values = _RECORD_DEFAULTS.copy()
+        if _RECORD_NAMES.issuperset(record):
+            raw_values.update(record)
+        else:  # a stored record with a field StudentRecord no longer has: left out, as from_dict leaves it
+            raw_values.update((k, v) for k, v in record.items() if k in _RECORD_NAMES)
+        raw = object.__new__(StudentRecord)
+        raw.__dict__.update(raw_values)
+    else:  # a lookup's candidate: one blank record serves them all (it is frozen)
+        raw = _BLANK_RECORD
     values = dict(zip(STD_FIELDS, std[1:]))
     birth = values["birth_date"]
     values["birth_date"] = date.fromisoformat(birth) if birth else None

@@ -42,6 +42,9 @@ def test_stored_records_are_rebuilt_as_from_dict_builds_them():
         assert list(vars(got).items()) == list(vars(want).items())  # same values, types and order
         assert list(vars(got.raw).items()) == list(vars(want.raw).items())
         assert type(got.birth_date) is type(want.birth_date) and type(got.first_canonical) is tuple
+        candidate = standardized_from_json(std)  # a lookup's candidate: no raw record
+        assert candidate == want and candidate.raw == StudentRecord()
+        assert list(vars(candidate).items())[:-1] == list(vars(want).items())[:-1]
 
 
 async def _alias(store, student_id, version):
