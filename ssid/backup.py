@@ -174,10 +174,19 @@ def restore(file: Path, url: str) -> Manifest:
         finally:
             src.close()
     else:
-        if shutil.which("pg_restore") is None:
-            raise BackupError("pg_restore is not installed (Debian: apt install postgresql-client)")
+        for tool in ("pg_restore", "psql"):
+            if shutil.which(tool) is None:
+                raise BackupError(f"{tool} is not installed (Debian: apt install postgresql-client)")
         done = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
                                f"--dbname={_libpq(url)}", str(file)], capture_output=True, text=True)
         if done.returncode != 0:
             raise BackupError(f"pg_restore failed: {done.stderr.strip() or done.returncode}")
+        # a restore brings no planner statistics, and lookups need them at once (ssid.db.statistics):
+        # the whole database, which is what the backup held
+        done = subprocess.run(["psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", f"--dbname={_libpq(url)}",
+                               "--command", "ANALYZE"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BackupError(f"restored, but gathering the planner's statistics failed: "
+                              f"{done.stderr.strip() or done.returncode}; run ANALYZE in psql on this database "
+                              "before serving lookups")
     return manifest

@@ -49,7 +49,7 @@ from .audit import Actor, ChangeType, mask
 from .catalogue import IMPORT, Catalogue
 from .config import Settings
 from .csvlayout import LayoutError, Row, check_header, header, not_utf8, parse_datetime
-from .db import bulkload, namecounts
+from .db import bulkload, namecounts, statistics
 from .db.schema import ACTIVE, ids_t, students_t
 from .ids import clean_id, id_problems
 from .pool import in_order
@@ -616,6 +616,9 @@ class LegacyImporter:
             log.info("legacy import %s: indexing the blocking keys of %d students", job.job_id, report.loaded)
             async with self.store.write() as conn:
                 await bulkload.finish(conn)
+        if report.loaded:
+            async with self.store.write() as conn:
+                await statistics.refresh(conn)
         report.problems.sort(key=lambda p: (p.row, p.column))
         report.seconds = time.perf_counter() - started
         log.info("legacy import %s: %d rows, %d loaded, %d present, %d differing, %d rejected in %.1f s", job.job_id,

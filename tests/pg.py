@@ -151,3 +151,25 @@ def backend(request) -> str:
 
 __all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "backend", "backend_url", "database", "pg_available", "pg_databases",
            "parametrize_backends", "require_pg", "skip_reason"]
+
+
+async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
+    """Which of ``tables`` have planner statistics from an explicit ANALYZE (PostgreSQL's
+    ``last_analyze``: autovacuum sets ``last_autoanalyze`` instead, so it cannot pass for one;
+    SQLite: the tables named in ``sqlite_stat1``)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                rows = await conn.exec_driver_sql(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+            else:
+                stat = await conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+                if stat.first() is None:
+                    return set()
+                rows = await conn.exec_driver_sql("SELECT DISTINCT tbl FROM sqlite_stat1")
+            return {name for (name,) in rows} & set(tables)
+    finally:
+        await engine.dispose()
