@@ -6,6 +6,9 @@
     .venv/bin/python benchmarks/ssid_scale_bench.py batch  --dir /var/tmp/ssid-10m [--rows 1000000] [--write]
     .venv/bin/python benchmarks/ssid_scale_bench.py plan   --dir /var/tmp/ssid-10m [--rows 5000]
 
+``build`` and ``lookup`` take ``--db postgresql://...`` to use a PostgreSQL database (created
+empty beforehand) instead of the SQLite file in ``--dir``; the generated files stay in ``--dir``.
+
 ``build`` generates a synthetic population (ssid.population: families, twins, siblings, name
 frequencies), loads it with the legacy importer exactly as ``slf ssid import-legacy`` does
 (SQLite, two worker processes), and writes re-submissions with known truth beside it: a lookup
@@ -53,6 +56,28 @@ import results  # noqa: E402  (benchmarks/results.py)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "ssid.example.toml"
 LOOKUPS, BATCH = "lookups.jsonl", "batch.csv"
+_PRODUCT = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def _target(out: Path, db: str | None) -> tuple[str, Path]:
+    """(database URL, manifest file): the SQLite file in ``out``, or ``db`` with a manifest of its own."""
+    if db is None:
+        return _url(out / "ssid.db"), out / "manifest.json"
+    from sqlalchemy.engine import make_url
+    return db, out / f"manifest-{make_url(db).get_backend_name()}-{make_url(db).database}.json"
+
+
+async def _db_bytes(url: str, out: Path) -> int:
+    if url.startswith("sqlite"):
+        return (out / "ssid.db").stat().st_size
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dburl import async_url
+    engine = create_async_engine(async_url(url))
+    async with engine.connect() as conn:
+        size = (await conn.exec_driver_sql("SELECT pg_database_size(current_database())")).scalar()
+    await engine.dispose()
+    return int(size)
 
 
 def _url(path: Path) -> str:
@@ -65,22 +90,25 @@ def _layout_rows(pop):
         yield layout_row(s.record, s.student_id)
 
 
-async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: int, workers: int) -> None:
+async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: int, workers: int,
+                db: str | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "manifest.json"
+    url, manifest = _target(out, db)
     if manifest.exists():
         m = json.loads(manifest.read_text())
         if m.get("students") == students and m.get("seed") == seed and m.get("std_layout") == STD_LAYOUT:
             print(f"{out}: already holds {students:,} students (seed {seed}); nothing to build")
             return
-    for name in ("ssid.db", "ssid.db-wal", "ssid.db-shm", "manifest.json"):
-        (out / name).unlink(missing_ok=True)
+    if db is None:
+        for name in ("ssid.db", "ssid.db-wal", "ssid.db-shm", "manifest.json"):
+            (out / name).unlink(missing_ok=True)
+    manifest.unlink(missing_ok=True)
     generated = out / "generated.json"  # the files below are complete (a failed import resumes here)
     if not (generated.exists() and json.loads(generated.read_text()) == {"students": students, "seed": seed}):
         _generate(students, seed, out, batch_rows, lookups)
         generated.write_text(json.dumps({"students": students, "seed": seed}))
     legacy = out / "legacy.csv"
-    store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
+    store = SsidStore.from_url(url, load(EXAMPLE))
     await store.migrate()
     t = time.perf_counter()
     last = [0.0]
@@ -97,7 +125,7 @@ async def build(students: int, seed: int, out: Path, batch_rows: int, lookups: i
     print(f"import: {report.loaded:,} loaded ({report.rejected:,} rejected) in {secs:,.0f} s", flush=True)
     manifest.write_text(json.dumps({"students": students, "seed": seed, "std_layout": STD_LAYOUT,
                                     "loaded": report.loaded, "import_seconds": round(secs, 1),
-                                    "db_bytes": (out / "ssid.db").stat().st_size}, indent=1))
+                                    "db_bytes": await _db_bytes(url, out)}, indent=1))
 
 
 def _generate(students: int, seed: int, out: Path, batch_rows: int, lookups: int) -> None:
@@ -133,7 +161,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-async def lookup(out: Path, n: int, write: bool, repeat: int = 3) -> None:
+async def lookup(out: Path, n: int, write: bool, repeat: int = 3, db: str | None = None) -> None:
     """Lookups one after the other, as the SLF poller and the REST API make them.
 
     The same lookups are timed ``repeat`` times over and the pass with the median p99 is
@@ -143,10 +171,11 @@ async def lookup(out: Path, n: int, write: bool, repeat: int = 3) -> None:
 
     from ssid.db.candidates import match
     from ssid.matching import Matcher, Outcome, StudentRecord
-    manifest = json.loads((out / "manifest.json").read_text())
-    store = SsidStore.from_url(_url(out / "ssid.db"), load(EXAMPLE))
+    url, manifest_file = _target(out, db)
+    manifest = json.loads(manifest_file.read_text())
+    store = SsidStore.from_url(url, load(EXAMPLE))
     await store.migrate()  # a database built by an older version gets what lookups now read
-    for name in ("ssid.db", "ssid.db-wal"):  # a server's database is warm in the OS cache: so is this one
+    for name in ("ssid.db", "ssid.db-wal") if db is None else ():  # a server's database is warm in the OS cache
         if (out / name).exists():
             _cache(out / name, keep=True)
     matcher = Matcher()
@@ -193,10 +222,11 @@ async def lookup(out: Path, n: int, write: bool, repeat: int = 3) -> None:
           f"{dict(outcomes)}; automatic matches right {right:,}, wrong {wrong:,}; candidates scored per lookup: "
           f"mean {mean_scored:.1f}, p99 {p99_scored}{spread}")
     if write:
-        _record("lookup", [
+        _record("lookup" if db is None else "lookup-" + store.engine.dialect.name, [
             f"Lookups (candidate retrieval from the database plus scoring and decision, "
             f"`ssid.db.candidates.match`, one after the other on one connection) against "
-            f"{manifest['students']:,} students in SQLite ({manifest['db_bytes'] / 2**30:,.1f} GiB):",
+            f"{manifest['students']:,} students in {_PRODUCT[store.engine.dialect.name]} "
+            f"({manifest['db_bytes'] / 2**30:,.1f} GiB):",
             "",
             "| lookups | p50 ms | p99 ms | max ms | lookups/s | automatic matches (right / wrong) | target p99 |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -205,6 +235,7 @@ async def lookup(out: Path, n: int, write: bool, repeat: int = 3) -> None:
             "", f"Outcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(outcomes.items()))}. Candidates "
                 f"scored per lookup: mean {mean_scored:.1f}, p99 {p99_scored}{spread}.",
             f"Command: `.venv/bin/python benchmarks/ssid_scale_bench.py lookup --dir DIR --queries {n}"
+            f"{'' if db is None else ' --db postgresql://...'}"
             f"{'' if repeat == 3 else f' --repeat {repeat}'} --write`."])
 
 
@@ -365,7 +396,7 @@ def _record(part: str, lines: list[str]) -> None:
             f"Machine: {results.machine()}; {time.strftime('%Y-%m-%d')}. The database is built by "
             "`benchmarks/ssid_scale_bench.py build --students N --dir DIR` (synthetic population, legacy import).", ""]
     body: list[str] = []
-    for name in ("lookup", "batch"):
+    for name in ("lookup", "lookup-postgresql", "batch"):
         if name in parts:
             body += [*parts[name], ""]
     results.update_section("ssid-scale", head + body)
@@ -381,12 +412,14 @@ def main() -> None:
     b.add_argument("--batch-rows", type=int, default=1_000_000)
     b.add_argument("--lookups", type=int, default=20_000)
     b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--db", help="a PostgreSQL URL to load into instead of DIR/ssid.db (an empty database)")
     lk = sub.add_parser("lookup")
     lk.add_argument("--dir", type=Path, required=True)
     lk.add_argument("--queries", type=int, default=20_000)
     lk.add_argument("--repeat", type=int, default=3, help="time the lookups this many times over and report the "
                     "pass with the median p99 (default 3)")
     lk.add_argument("--write", action="store_true")
+    lk.add_argument("--db", help="the PostgreSQL URL given to build --db, instead of DIR/ssid.db")
     bt = sub.add_parser("batch")
     bt.add_argument("--dir", type=Path, required=True)
     bt.add_argument("--rows", type=int, default=0, help="the first N rows of the batch file (default: all)")
@@ -400,9 +433,9 @@ def main() -> None:
     pl.add_argument("--skip", type=int, default=40, help="chunks of 1,000 rows to skip first (default 40)")
     a = ap.parse_args()
     if a.cmd == "build":
-        asyncio.run(build(a.students, a.seed, a.dir, a.batch_rows, a.lookups, a.workers))
+        asyncio.run(build(a.students, a.seed, a.dir, a.batch_rows, a.lookups, a.workers, a.db))
     elif a.cmd == "lookup":
-        asyncio.run(lookup(a.dir, a.queries, a.write, a.repeat))
+        asyncio.run(lookup(a.dir, a.queries, a.write, a.repeat, a.db))
     elif a.cmd == "plan":
         asyncio.run(plan(a.dir, a.rows, a.skip))
     else:
