@@ -181,12 +181,12 @@ def restore(file: Path, url: str) -> Manifest:
                                f"--dbname={_libpq(url)}", str(file)], capture_output=True, text=True)
         if done.returncode != 0:
             raise BackupError(f"pg_restore failed: {done.stderr.strip() or done.returncode}")
-        # a restore brings no planner statistics, and lookups need them at once (ssid.db.statistics):
-        # the whole database, which is what the backup held
+        # a restore brings no planner statistics and no visibility map, and lookups need both at once
+        # (ssid.db.statistics): for the whole database, which is what the backup held
         done = subprocess.run(["psql", "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1", f"--dbname={_libpq(url)}",
-                               "--command", "ANALYZE"], capture_output=True, text=True)
+                               "--command", "VACUUM (ANALYZE)"], capture_output=True, text=True)
         if done.returncode != 0:
             raise BackupError(f"restored, but gathering the planner's statistics failed: "
-                              f"{done.stderr.strip() or done.returncode}; run ANALYZE in psql on this database "
-                              "before serving lookups")
+                              f"{done.stderr.strip() or done.returncode}; run VACUUM (ANALYZE) in psql on this "
+                              "database before serving lookups")
     return manifest

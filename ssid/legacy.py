@@ -617,8 +617,8 @@ class LegacyImporter:
             async with self.store.write() as conn:
                 await bulkload.finish(conn)
         if report.loaded:
-            async with self.store.write() as conn:
-                await statistics.refresh(conn)
+            log.info("legacy import %s: gathering the planner's statistics", job.job_id)
+            await statistics.refresh(self.store.engine)
         report.problems.sort(key=lambda p: (p.row, p.column))
         report.seconds = time.perf_counter() - started
         log.info("legacy import %s: %d rows, %d loaded, %d present, %d differing, %d rejected in %.1f s", job.job_id,

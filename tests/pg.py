@@ -154,9 +154,9 @@ __all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "backend", "backend_url", "dat
 
 
 async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
-    """Which of ``tables`` have planner statistics from an explicit ANALYZE (PostgreSQL's
-    ``last_analyze``: autovacuum sets ``last_autoanalyze`` instead, so it cannot pass for one;
-    SQLite: the tables named in ``sqlite_stat1``)."""
+    """Which of ``tables`` were vacuumed and analyzed explicitly (PostgreSQL's ``last_vacuum``
+    and ``last_analyze``: autovacuum sets the ``last_auto*`` columns instead, so it cannot pass
+    for a load's own; SQLite: the tables named in ``sqlite_stat1``)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url)
@@ -164,7 +164,7 @@ async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 rows = await conn.exec_driver_sql(
-                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND last_vacuum IS NOT NULL")
             else:
                 stat = await conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
                 if stat.first() is None:
