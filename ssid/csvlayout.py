@@ -79,7 +79,7 @@ def parse_datetime(text: str) -> datetime | None:
     text = text.strip()
     if _ISO_START.match(text):  # what spreadsheets and other systems write: 2002-02-13T04:18, ...Z, ...-05:00
         try:
-            return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
+            return datetime.fromisoformat(text)
         except ValueError:
             return None
     for fmt in DATETIME_FORMATS:
