@@ -149,9 +149,6 @@ def backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-__all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "backend", "backend_url", "database", "pg_available", "pg_databases",
-           "parametrize_backends", "require_pg", "skip_reason"]
-
 
 async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
     """Which of ``tables`` were vacuumed and analyzed explicitly (PostgreSQL's ``last_vacuum``
@@ -163,8 +160,8 @@ async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
     try:
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                rows = await conn.exec_driver_sql(
-                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND last_vacuum IS NOT NULL")
+                rows = await conn.exec_driver_sql("SELECT relname FROM pg_stat_user_tables "
+                                                  "WHERE last_analyze IS NOT NULL AND last_vacuum IS NOT NULL")
             else:
                 stat = await conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
                 if stat.first() is None:
@@ -173,3 +170,7 @@ async def analyzed_tables(url: str, tables: tuple[str, ...]) -> set[str]:
             return {name for (name,) in rows} & set(tables)
     finally:
         await engine.dispose()
+
+
+__all__ = ["BACKENDS", "PG_ADMIN", "PgDatabases", "analyzed_tables", "backend", "backend_url", "database",
+           "pg_available", "pg_databases", "parametrize_backends", "require_pg", "skip_reason"]

@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 from ssid.audit import Actor
 from ssid.csvlayout import LayoutError, header
 from ssid.db.schema import audit_t, block_keys_t, students_t
-from ssid.legacy import LegacyImporter
-
 from ssid.db.statistics import TABLES
+from ssid.legacy import LegacyImporter
 from tests.pg import analyzed_tables
 
 from .conftest import AMARA
@@ -76,7 +75,7 @@ async def test_postgresql_has_planner_statistics_when_the_import_ends(store, tmp
     """Without them PostgreSQL read a lookup's candidates by whole-table scans until autovacuum
     came round (45 ms a lookup against 200,000 students instead of 0.4 ms); without a vacuum,
     every candidate cost a table page beside its index page (ssid.db.statistics)."""
-    url = str(store.engine.url.render_as_string(hide_password=False))
+    url = store.engine.url.render_as_string(hide_password=False)
     assert await analyzed_tables(url, TABLES) == set()
     await run(store, write(tmp_path / "legacy.csv", store, [line(store, StudentID="XY1234567")]))
     expected = set(TABLES) if store.engine.dialect.name == "postgresql" else set()  # SQLite plans without them
