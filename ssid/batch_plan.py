@@ -107,7 +107,7 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
         todo.append((r, std, tuple(k.key for k in query_keys(std)), district, building))
     if not todo:
         return out
-    matcher = prefetched(conn, job.matcher, [std for _, std, _, _, _ in todo])
+    matcher = prefetched(conn, job.matcher, [std for _, std, _, _, _ in todo], variants=True)
     source = matcher.source
     assert isinstance(source, PrefetchedSource)
     decided = [(r, std, row_keys, district, building, matcher.match(std))

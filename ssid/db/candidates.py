@@ -37,7 +37,7 @@ except ImportError:  # SQLAlchemy 2.0
     from sqlalchemy.util import await_only as _await
 
 from ..matching import Block, BlockRequest, CandidateRow, Matcher, StudentRecord
-from ..matching.blocking import query_keys, rule_values, shares_month_or_day
+from ..matching.blocking import query_keys, rule_values, shares_month_or_day, tiers
 from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
@@ -102,31 +102,46 @@ class PrefetchedSource:
                  ) -> None:
         self.conn = conn
         self.fallback = DbCandidateSource(conn)
+        self.prefetch_limit = prefetch_limit
         self.sizes: dict[str, int] = {}
         #: YLF keys -> the birth month_days their lookups will ask with: only rows sharing the month
         #: or the day of one of them are read (the rule of ``ssid.matching.blocking``)
-        self.month_days = {key: frozenset(mds) for key, mds in (month_days or {}).items()}
+        self.month_days: dict[str, frozenset[int]] = {}
         self._rows: dict[str, list[tuple[str, int, str, str, int | None]]] = {}
         self._stored: dict[tuple[str, int], Any] = {}
         #: (field, value) -> stored versions carrying it, for every name asked for (0: none)
         self.name_counts: dict[tuple[str, str], int] = dict.fromkeys(names, 0)
-        name_parts = _name_slices(self.name_counts)
-        for part in slices(sorted(set(keys))):
+        self._read: set[str] = set()  # the keys prefetched (with rows or without)
+        self._small: set[str] = set()
+        self.versions: dict[str, int] = {}
+        self._decoded: dict[tuple[str, int], CandidateRow] = {}
+        self.load(keys, month_days or {}, self.name_counts)
+
+    def load(self, keys: Iterable[str], month_days: Mapping[str, Iterable[int]],
+             names: Iterable[tuple[str, str]] = ()) -> None:
+        """Prefetch these keys too (those not read yet), in one statement per 500 keys: the
+        variants a lookup reads only when the keys as given matched nobody (``blocking.tiers``)."""
+        new = set(keys) - self._read
+        self._read.update(new)
+        self.month_days.update((key, frozenset(mds)) for key, mds in month_days.items() if key in new)
+        keys = sorted(new)
+        before = set(self._rows)
+        name_parts = _name_slices(names)
+        for part in slices(keys):
             values = name_parts.pop(0) if name_parts else {}
             ruled, months, days = self._rule_values(part)
-            for row in _rows(conn, _prefetch(values),
-                             [part, (prefetch_limit,), ruled, months, days, *values.values()]):
+            for row in _rows(self.conn, _prefetch(values),
+                             [part, (self.prefetch_limit,), ruled, months, days, *values.values()]):
                 self._take(row)
         for values in name_parts:  # more names than one statement carries (or no keys at all)
-            for row in _rows(conn, _names_sql(values, first=True), list(values.values())):
+            for row in _rows(self.conn, _names_sql(values, first=True), list(values.values())):
                 self._take(row)
-        self._small = {key for key, n in self.sizes.items() if 0 < n <= prefetch_limit}
-        for rows in self._rows.values():
-            rows.sort()
-        self.versions: dict[str, int] = {}
+        self._small.update(key for key in keys if 0 < self.sizes.get(key, 0) <= self.prefetch_limit)
+        for key in set(self._rows) - before:
+            self._rows[key].sort()
+        self.versions = {}
         for sid, _ in self._stored:
             self.versions[sid] = self.versions.get(sid, 0) + 1
-        self._decoded: dict[tuple[str, int], CandidateRow] = {}
 
     def _rule_values(self, keys: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """The YLF rule as the prefetch tests it: the keys read by the rule, and the ``key/m<month>``
@@ -168,6 +183,13 @@ class PrefetchedSource:
         return got
 
     def fetch(self, requests: Sequence[BlockRequest]) -> list[Block]:
+        unread = [req for req in requests if req.key not in self._read]
+        if unread:
+            month_days: dict[str, set[int]] = {}
+            for req in unread:
+                if req.month_day:
+                    month_days.setdefault(req.key, set()).add(req.month_day)
+            self.load([req.key for req in unread], month_days)
         out: list[Block | None] = []
         hot: list[int] = []
         for i, req in enumerate(requests):
@@ -303,17 +325,21 @@ def match_sync(conn: Connection, matcher: Matcher, record: StudentRecord | Stand
     return prefetched(conn, matcher, [std]).match(std)
 
 
-def prefetched(conn: Connection, matcher: Matcher, queries: Sequence[Standardized]) -> Matcher:
+def prefetched(conn: Connection, matcher: Matcher, queries: Sequence[Standardized], variants: bool = False
+               ) -> Matcher:
     """``for_database(conn, matcher)`` with a ``PrefetchedSource`` holding everything the lookups of
     ``queries`` will read: their blocks and, when the name counts come from the database, the
-    counts of their names (one statement for a single lookup: each read apart is a trip)."""
+    counts of their names (one statement for a single lookup: each read apart is a trip).
+    ``variants``: their variant keys too; without, a lookup that needs them reads them when it does
+    (one more statement: most lookups never do, ``blocking.tiers``)."""
     m = for_database(conn, matcher)
     tf = m.frequencies if isinstance(m.frequencies, DbTermFrequencies) else None
     names = {pair for q in queries for pair in lookup_names(q)} if tf is not None else ()
     keys: set[str] = set()
     month_days: dict[str, set[int]] = {}
     for q in queries:
-        for k in query_keys(q):
+        as_given, rest = tiers(query_keys(q))
+        for k in (*as_given, *rest) if variants else as_given:
             keys.add(k.key)
             if k.month_day:
                 month_days.setdefault(k.key, set()).add(k.month_day)

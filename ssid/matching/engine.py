@@ -8,12 +8,13 @@ duplicate sweep, and is tested without a database.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource, gather, query_keys
+from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource, gather, query_keys, tiers
 from .compare import FIELDS, FIRST_AT, LAST_AT, Level, compare_levels, name_levels, one_misspelling_apart
 from .decide import POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
 from .explain import Explanation, record_dict
@@ -131,12 +132,18 @@ class Matcher:
         return ScoredCandidate(row.student_id, row.version, total, confidence(total, self.params.prior),
                                fields, conflicts, tuple(found_by), swapped)
 
-    def _best_version(self, q: Standardized, rows: Sequence[CandidateRow], memo: dict[tuple[str, str], float]
-                      ) -> tuple[float, CandidateRow]:
-        """(total weight, version) of a student's best-scoring version (the first, on a tie)."""
-        best_total, best_row = self.reading(q, rows[0].record, memo)[1], rows[0]
-        for row in rows[1:]:
-            total = self.reading(q, row.record, memo)[1]
+    def _best_version(self, q: Standardized, rows: Sequence[CandidateRow], memo: dict[tuple[str, str], float],
+                      totals: dict[tuple[str, int], float] | None = None) -> tuple[float, CandidateRow]:
+        """(total weight, version) of a student's best-scoring version (the first, on a tie).
+        ``totals``: the weights of versions scored before in this lookup, by (student, version)."""
+        best_total, best_row = -math.inf, rows[0]
+        for row in rows:
+            if totals is None:
+                total = self.reading(q, row.record, memo)[1]
+            else:
+                total = totals.get((row.student_id, row.version))
+                if total is None:
+                    total = totals[(row.student_id, row.version)] = self.reading(q, row.record, memo)[1]
             if total > best_total:
                 best_total, best_row = total, row
         return best_total, best_row
@@ -152,9 +159,15 @@ class Matcher:
         if self.source is None:
             raise ValueError("Matcher.match needs a candidate source")
         q = self.standardize(record)
-        found = gather(query_keys(q), self.source, self.blocking)
-        scored = self._score_ranked(q, found)
+        as_given, variants = tiers(query_keys(q))
+        totals: dict[tuple[str, int], float] = {}
+        found = gather(as_given, self.source, self.blocking)
+        scored = self._score_ranked(q, found, totals)
         verdict = decide(scored, self.thresholds, found.incomplete)
+        if verdict.outcome != Outcome.MATCH and variants:  # the second tier (blocking.tiers)
+            found = gather(variants, self.source, self.blocking, prior=found)
+            scored = self._score_ranked(q, found, totals)
+            verdict = decide(scored, self.thresholds, found.incomplete)
         top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:self.explain_limit]
         records = {}
         for c in top:
@@ -169,14 +182,15 @@ class Matcher:
         )
         return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)
 
-    def _score_ranked(self, q: Standardized, found: Candidates) -> list[ScoredCandidate]:
+    def _score_ranked(self, q: Standardized, found: Candidates, totals: dict[tuple[str, int], float] | None = None
+                      ) -> list[ScoredCandidate]:
         """The students ``decide`` and the explanation look at, scored in full: the best
         ``explain_limit`` by weight, and on to the first after the best that is no possible twin
         (the rival for the margin). Every student is ranked by its total weight alone; building
         field scores and conflicts for the rest (most of a lookup at ten million students) would
         change nothing: ``decide`` and the explanation read the best-ranked candidates only."""
         memo: dict[tuple[str, str], float] = {}
-        ranked = sorted(((*self._best_version(q, rows, memo), sid) for sid, rows in found.rows.items()),
+        ranked = sorted(((*self._best_version(q, rows, memo, totals), sid) for sid, rows in found.rows.items()),
                         key=lambda t: (-t[0], t[2]))
         out: list[ScoredCandidate] = []
         rival = False

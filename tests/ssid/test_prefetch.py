@@ -104,6 +104,31 @@ async def test_a_lookup_reads_its_candidates_with_one_statement(store, users, db
         assert len(reads) == 1
 
 
+async def test_a_lookup_reads_the_variant_keys_only_when_the_keys_as_given_match_nobody(store, users, db_url):
+    """A single lookup prefetches the keys as given; the day/month-swapped and name-swapped
+    variants are read, in one more statement, only by a lookup those keys leave unmatched, and it
+    then decides as a prefetch of every key would."""
+    from ssid.db.candidates import prefetched
+    from ssid.matching.blocking import tiers
+
+    amara = await create(store)
+    await create(store, {**AMARA, "LegalFirstName": "Adaeze", "BirthDate": "2016-04-12"})
+    straight = Matcher().standardize(match_record(AMARA))
+    swapped = Matcher().standardize(match_record({**AMARA, "LegalFirstName": "Okafor", "LegalLastName": "Amara"}))
+    async with store.read() as conn:
+        for probe, variants_read in ((straight, False), (swapped, True)):
+            m = await conn.run_sync(lambda c: prefetched(c, Matcher(), [probe]))
+            as_given, variants = tiers(query_keys(probe))
+            assert variants and m.source._read == {k.key for k in as_given}
+            d = await conn.run_sync(lambda c: m.match(probe))
+            assert m.source._read == {k.key for k in (*as_given, *(variants if variants_read else ()))}
+            every = await conn.run_sync(lambda c: prefetched(c, Matcher(), [probe], variants=True))
+            assert every.source._read == {k.key for k in query_keys(probe)}
+            assert d.to_json() == (await conn.run_sync(lambda c: every.match(probe))).to_json()
+            assert d.outcome == Outcome.MATCH and d.student_id == amara.student_id
+            assert d.candidates[0].names_swapped == variants_read
+
+
 async def test_a_lookup_reads_its_name_counts_with_its_candidates(store, users, db_url):
     """Production lookups weigh names by the database's counts: those of the query's names come
     in the same statement as the candidates, never one point query per name."""

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import pytest
 
 from ssid.matching.blocking import (Block, BlockingConfig, BlockRequest, CandidateSource, InMemoryIndex, gather,
-                                    query_keys, record_keys, shares_month_or_day)
+                                    query_keys, record_keys, shares_month_or_day, tiers)
 from ssid.matching.phonetic import nysiis
 from ssid.matching.standardize import StudentRecord, standardize
+from ssid.population import generate_population, generate_queries
 
 S = standardize
 SMITH, WILLIAM, JONES = nysiis("SMITH"), nysiis("WILLIAM"), nysiis("JONES")
@@ -75,6 +76,26 @@ def test_first_last_swapped_variant_finds_the_stored_record():
     assert f"BL|20120304|{SMITH}" in swapped and f"YLF|2012|{SMITH}|{WILLIAM}" in swapped
     assert swapped & set(record_keys(S(stored)))
     assert not by_variant(query)[""] & set(record_keys(S(stored)))  # only the variant finds it
+
+
+def test_the_variants_read_after_the_keys_as_given_give_what_reading_every_key_at_once_gives():
+    pop = generate_population(2_000, seed=11)
+    index, _ = pop.indexed()
+    tight = BlockingConfig(max_block=3)  # some blocks narrowed and cut too
+    variants_seen = 0
+    for q in generate_queries(pop, 300, seed=11):
+        keys = query_keys(S(q.record))
+        as_given, variants = tiers(keys)
+        assert as_given + variants == keys and {k.variant for k in as_given} == {""}  # as given first, in order
+        assert all(k.variant for k in variants)
+        variants_seen += bool(variants)
+        for config in (BlockingConfig(), tight):
+            once = gather(keys, index, config)
+            first = gather(as_given, index, config)
+            both = gather(variants, index, config, prior=first)
+            assert (both.rows, both.found_by, both.reports) == (once.rows, once.found_by, once.reports)
+            assert first.reports == once.reports[:len(as_given)]  # the prior is left as it was
+    assert variants_seen > 100
 
 
 def test_variant_keys_are_not_duplicated():

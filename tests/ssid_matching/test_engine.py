@@ -12,7 +12,7 @@ import pytest
 
 from ssid.matching import (DEFAULT_PARAMETERS, Decision, Explanation, InMemoryIndex, Matcher, Outcome,
                            StudentRecord, TermFrequencies, Thresholds, standardize)
-from ssid.matching.blocking import BlockingConfig
+from ssid.matching.blocking import BlockingConfig, query_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,33 @@ def test_new_student_gets_no_match(index):
 ])
 def test_common_errors_still_match(index, change):
     assert Matcher(source=index).match(replace(MAYA, **change)).student_id == "OH0000001"
+
+
+class Recording:
+    """A candidate source that remembers every key asked for."""
+
+    def __init__(self, source):
+        self.source, self.asked = source, []
+
+    def fetch(self, requests):
+        self.asked += [r.key for r in requests]
+        return self.source.fetch(requests)
+
+
+@pytest.mark.parametrize("change, variants_read", [
+    (dict(first_name="MAYA ", last_name="quartermaine"), ()),  # matched as given: no variant read
+    (dict(first_name="Quartermaine", last_name="Maya"), ("day_month_swap", "name_swap")),
+    (dict(first_name="Zoe", last_name="Nakamura"), ("day_month_swap", "name_swap")),  # nobody: every key read
+])
+def test_the_variant_keys_are_read_only_when_the_keys_as_given_match_nobody(index, change, variants_read):
+    source = Recording(index)
+    d = Matcher(source=source).match(replace(MAYA, **change))
+    keys = {k.key: k.variant for k in query_keys(standardize(replace(MAYA, **change)))}
+    assert sorted({keys[k] for k in source.asked} - {""}) == list(variants_read)
+    assert sorted({r.variant for r in d.explanation.keys} - {""}) == list(variants_read)  # the keys read, shown
+    assert (d.outcome == Outcome.MATCH) == (change["first_name"] != "Zoe")
+    every_key = Matcher(source=index).match(replace(MAYA, **change))  # the same decision as reading them all
+    assert (d.outcome, d.student_id) == (every_key.outcome, every_key.student_id)
 
 
 def test_name_swap_is_marked_and_penalised(index):
