@@ -1,5 +1,8 @@
 """The Matcher facade: standardise → block → score every version of every candidate → decide.
 
+The keys as given are read first; the error variants only when those lead to no automatic
+match (``blocking.tiers``), and then every candidate of both is ranked and decided together.
+
 The database layer supplies candidates through a CandidateSource; everything here is pure and
 synchronous, so the same engine serves the SLF poller, the web UI, batch files and the
 duplicate sweep, and is tested without a database.
@@ -160,13 +163,13 @@ class Matcher:
             raise ValueError("Matcher.match needs a candidate source")
         q = self.standardize(record)
         as_given, variants = tiers(query_keys(q))
-        totals: dict[tuple[str, int], float] = {}
+        scores = _Scores()
         found = gather(as_given, self.source, self.blocking)
-        scored = self._score_ranked(q, found, totals)
+        scored = self._score_ranked(q, found, scores)
         verdict = decide(scored, self.thresholds, found.incomplete)
         if verdict.outcome != Outcome.MATCH and variants:  # the second tier (blocking.tiers)
             found = gather(variants, self.source, self.blocking, prior=found)
-            scored = self._score_ranked(q, found, totals)
+            scored = self._score_ranked(q, found, scores)
             verdict = decide(scored, self.thresholds, found.incomplete)
         top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:self.explain_limit]
         records = {}
@@ -182,14 +185,15 @@ class Matcher:
         )
         return Decision(verdict.outcome, verdict.student_id, verdict.candidates, verdict.reason, explanation)
 
-    def _score_ranked(self, q: Standardized, found: Candidates, totals: dict[tuple[str, int], float] | None = None
+    def _score_ranked(self, q: Standardized, found: Candidates, scores: _Scores | None = None
                       ) -> list[ScoredCandidate]:
         """The students ``decide`` and the explanation look at, scored in full: the best
         ``explain_limit`` by weight, and on to the first after the best that is no possible twin
         (the rival for the margin). Every student is ranked by its total weight alone; building
         field scores and conflicts for the rest (most of a lookup at ten million students) would
         change nothing: ``decide`` and the explanation read the best-ranked candidates only."""
-        memo: dict[tuple[str, str], float] = {}
+        scores = scores or _Scores()
+        memo, totals = scores.memo, scores.totals
         ranked = sorted(((*self._best_version(q, rows, memo, totals), sid) for sid, rows in found.rows.items()),
                         key=lambda t: (-t[0], t[2]))
         out: list[ScoredCandidate] = []
@@ -197,10 +201,25 @@ class Matcher:
         for _, row, sid in ranked:
             if len(out) >= self.explain_limit and rival:
                 break
-            c = self.score_student(q, [row], found.found_by.get(sid, ()))
+            found_by = tuple(found.found_by.get(sid, ()))
+            c = scores.full.get((sid, row.version, found_by))
+            if c is None:
+                c = scores.full[(sid, row.version, found_by)] = self.score_student(q, [row], found_by)
             rival = rival or (bool(out) and POSSIBLE_TWIN not in c.conflicts)
             out.append(c)
         return out
+
+
+class _Scores:
+    """What one lookup has scored, by its first tier of keys for its second (``Matcher.match``):
+    the agreeing names' weights, each version's total weight, the students scored in full."""
+
+    __slots__ = ("memo", "totals", "full")
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[str, str], float] = {}
+        self.totals: dict[tuple[str, int], float] = {}
+        self.full: dict[tuple[str, int, tuple[str, ...]], ScoredCandidate] = {}
 
 
 def _swapped(q: Standardized) -> Standardized:
