@@ -94,7 +94,9 @@ class PrefetchedSource:
     the driver (a thread hop on aiosqlite, a network one on PostgreSQL) cost as much as the
     query. A larger key is answered by ``DbCandidateSource`` (which counts and cuts in SQL), so
     a hot block is never read whole. ``versions[student]`` is the number of stored versions of
-    each prefetched student.
+    each prefetched student. A key asked for that was not prefetched (a lookup's variant keys,
+    read only when its keys as given match nobody: ``ssid.matching.blocking.tiers``) is
+    prefetched when first asked for, with the others of that request, by the same statement.
     """
 
     def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500,

@@ -17,8 +17,9 @@ rows of another year are not: they are no part of its block, and not reported as
 
 The query-time variants (the birth date with day and month swapped, first and last name the
 other way round) are a second tier (``tiers``): the engine reads them only when the keys as
-given lead to no automatic match. They exist to recover a record keyed with such an error,
-and a record the keys as given already match needs no recovering; yet at ten million students
+given lead to no automatic match, or to one whose first name, last name or birth date differs
+from the query's. They exist to recover a record keyed with such an error, and a student the
+keys as given match on names and birth date needs no recovering; yet at ten million students
 they were a third of a slow lookup's candidates (people born on the swapped date with the same
 first or last name), read, decoded and scored for nothing. When the variants are read, the
 candidates are all the keys' together, exactly as if every key had been read at once.
@@ -164,7 +165,8 @@ _query_keys_cached = lru_cache(maxsize=8192)(_query_keys)  # a batch chunk asks 
 
 def tiers(keys: Sequence[QueryKey]) -> tuple[tuple[QueryKey, ...], tuple[QueryKey, ...]]:
     """(the keys as given, the error variants): a lookup reads the variants only when the keys as
-    given lead to no automatic match (``Matcher.match``)."""
+    given lead to no automatic match, or to one that differs from the query in a name or the
+    birth date (``Matcher.match``)."""
     return tuple(k for k in keys if k.variant == AS_GIVEN), tuple(k for k in keys if k.variant != AS_GIVEN)
 
 

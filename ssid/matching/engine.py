@@ -167,7 +167,7 @@ class Matcher:
         found = gather(as_given, self.source, self.blocking)
         scored = self._score_ranked(q, found, scores)
         verdict = decide(scored, self.thresholds, found.incomplete)
-        if verdict.outcome != Outcome.MATCH and variants:  # the second tier (blocking.tiers)
+        if variants and not (verdict.outcome == Outcome.MATCH and _agrees_as_given(scored[0])):  # blocking.tiers
             found = gather(variants, self.source, self.blocking, prior=found)
             scored = self._score_ranked(q, found, scores)
             verdict = decide(scored, self.thresholds, found.incomplete)
@@ -208,6 +208,22 @@ class Matcher:
             rival = rival or (bool(out) and POSSIBLE_TWIN not in c.conflicts)
             out.append(c)
         return out
+
+
+#: the levels at which a field of the student matched agrees with the query as given
+_AS_GIVEN_AGREES = {"first_name": frozenset(map(str, _FIRST_AGREES)), "last_name": frozenset(map(str, _LAST_AGREES)),
+                    "birth_date": frozenset({str(Level.EXACT)})}
+
+
+def _agrees_as_given(c: ScoredCandidate) -> bool:
+    """Whether an automatic match found by the keys as given agrees with the query as given on
+    first name, last name and birth date: then the variant keys, which recover a record keyed
+    with its names or its day and month the other way round, have nothing to recover. A match
+    that differs in one of them may be the wrong child (one with the same first and middle name
+    and birth date, say) while the right one is keyed with the names swapped: the variants are
+    read, and all candidates decided together."""
+    levels = {f.field: f.level for f in c.fields}
+    return not c.names_swapped and all(levels.get(name) in agree for name, agree in _AS_GIVEN_AGREES.items())
 
 
 class _Scores:

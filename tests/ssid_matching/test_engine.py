@@ -12,7 +12,7 @@ import pytest
 
 from ssid.matching import (DEFAULT_PARAMETERS, Decision, Explanation, InMemoryIndex, Matcher, Outcome,
                            StudentRecord, TermFrequencies, Thresholds, standardize)
-from ssid.matching.blocking import BlockingConfig, query_keys
+from ssid.matching.blocking import BlockingConfig, gather, query_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +82,25 @@ def test_the_variant_keys_are_read_only_when_the_keys_as_given_match_nobody(inde
     assert (d.outcome == Outcome.MATCH) == (change["first_name"] != "Zoe")
     every_key = Matcher(source=index).match(replace(MAYA, **change))  # the same decision as reading them all
     assert (d.outcome, d.student_id) == (every_key.outcome, every_key.student_id)
+
+
+def test_a_match_that_differs_in_a_name_reads_the_variants_before_it_stands():
+    """Found at ten million students: the keys as given find another child with the same first and
+    middle name, birth date and birthplace (a different surname), while the child looked up is
+    stored with first and last name the other way round. Deciding on the keys as given alone
+    matched the other child; the variants are read and the right child matched."""
+    common = dict(middle_name="Abdullahi", birth_date="2007-12-23", gender="M", birth_city="Baghdad",
+                  race_ethnicity="B", native_language="ENG")
+    index = InMemoryIndex()
+    index.add("RIGHT", StudentRecord("Hassan", "Ali", district="043140", building="002006", **common))
+    index.add("OTHER", StudentRecord("Ali", "Mohammed", district="043091", building="001302", **common))
+    query = StudentRecord("Ali", "Hasan", district="043140", building="002006", **common)
+    source = Recording(index)
+    d = Matcher(source=source).match(query)
+    assert (d.outcome, d.student_id) == (Outcome.MATCH, "RIGHT") and d.candidates[0].names_swapped
+    as_given_only = Matcher(source=index)._score_ranked(standardize(query), gather(
+        [k for k in query_keys(standardize(query)) if not k.variant], index))
+    assert [c.student_id for c in as_given_only] == ["OTHER"]  # what the keys as given alone offer
 
 
 def test_name_swap_is_marked_and_penalised(index):

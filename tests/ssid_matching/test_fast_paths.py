@@ -183,11 +183,18 @@ def test_query_keys_are_cached_by_value(world):
 
 def plain_match(m: Matcher, q):
     """``Matcher.match`` as first written: every version of every candidate scored in full, with
-    the keys as given and, unless they lead to an automatic match, with every key."""
+    the keys as given and, unless they lead to an automatic match agreeing with the query as given
+    on both names and the birth date, with every key."""
     as_given, variants = tiers(query_keys(q))
     got = _plain_match(m, q, as_given)
-    if got[0].outcome != "MATCH" and variants:
-        got = _plain_match(m, q, query_keys(q))
+    if variants:
+        best = got[0].candidates[0] if got[0].candidates else None
+        levels = {f.field: f.level for f in best.fields} if best else {}
+        agrees = (best is not None and not best.names_swapped and levels["birth_date"] == "EXACT"
+                  and levels["first_name"] in ("EXACT", "JW_92", "NICKNAME", "TOKEN_SUBSET")
+                  and levels["last_name"] in ("EXACT", "JW_92", "TOKEN_SUBSET"))
+        if got[0].outcome != "MATCH" or not agrees:
+            got = _plain_match(m, q, query_keys(q))
     return got
 
 
