@@ -95,7 +95,7 @@ class PrefetchedSource:
     query. A larger key is answered by ``DbCandidateSource`` (which counts and cuts in SQL), so
     a hot block is never read whole. ``versions[student]`` is the number of stored versions of
     each prefetched student. A key asked for that was not prefetched (a lookup's variant keys,
-    read only when its keys as given match nobody: ``ssid.matching.blocking.tiers``) is
+    read only when its keys as given settle nothing: ``ssid.matching.blocking.tiers``) is
     prefetched when first asked for, with the others of that request, by the same statement.
     """
 
@@ -122,7 +122,7 @@ class PrefetchedSource:
     def load(self, keys: Iterable[str], month_days: Mapping[str, Iterable[int]],
              names: Iterable[tuple[str, str]] = ()) -> None:
         """Prefetch these keys too (those not read yet), in one statement per 500 keys: the
-        variants a lookup reads only when the keys as given matched nobody (``blocking.tiers``)."""
+        variants a lookup reads only when the keys as given settle nothing (``blocking.tiers``)."""
         new = set(keys) - self._read
         self._read.update(new)
         self.month_days.update((key, frozenset(mds)) for key, mds in month_days.items() if key in new)

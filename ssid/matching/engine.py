@@ -1,7 +1,8 @@
 """The Matcher facade: standardise → block → score every version of every candidate → decide.
 
 The keys as given are read first; the error variants only when those lead to no automatic
-match (``blocking.tiers``), and then every candidate of both is ranked and decided together.
+match, or to one that differs from the query in a name or the birth date (``blocking.tiers``),
+and then every candidate of both is ranked and decided together.
 
 The database layer supplies candidates through a CandidateSource; everything here is pure and
 synchronous, so the same engine serves the SLF poller, the web UI, batch files and the
