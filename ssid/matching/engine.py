@@ -168,7 +168,7 @@ class Matcher:
         found = gather(as_given, self.source, self.blocking)
         scored = self._score_ranked(q, found, scores)
         verdict = decide(scored, self.thresholds, found.incomplete)
-        if variants and not (verdict.outcome == Outcome.MATCH and _agrees_as_given(scored[0])):  # blocking.tiers
+        if variants and not (verdict.outcome == Outcome.MATCH and _agrees_as_given(verdict.candidates[0])):
             found = gather(variants, self.source, self.blocking, prior=found)
             scored = self._score_ranked(q, found, scores)
             verdict = decide(scored, self.thresholds, found.incomplete)
