@@ -79,6 +79,7 @@ class BatchReport:
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     sha256: str = ""
+    redecided: int = 0  # rows whose plan no longer held when written, decided again by the writer
 
     @property
     def rows_per_second(self) -> float:
@@ -182,7 +183,7 @@ class BatchRunner:
             w = csv.writer(f, lineterminator="\r\n")
             w.writerow(header(self.store.catalogue, output=True))
             async for chunk in planned:
-                results = await self._apply(chunk, sha, actor, group, len(names))
+                results = await self._apply(chunk, sha, actor, group, len(names), report)
                 await bound_wal(self.store.engine)  # planners read all the time: the WAL never rewinds by itself
                 for r, res in zip(chunk.rows, results):
                     echo = [""] * len(names) if isinstance(r, list) else [r.fields[n] for n in names]
@@ -210,13 +211,14 @@ class BatchRunner:
             yield planned
 
     async def _apply(self, planned: PlannedChunk, sha: str, actor: Actor, group: str | None,
-                     width: int) -> list[RowResult]:
+                     width: int, report: BatchReport) -> list[RowResult]:
         keys = {r.number: request_key(sha, r.number) for r in planned.rows if not isinstance(r, list)}
         async with self.store.write() as conn:
             earlier = await self._issued_before(conn, list(keys.values()))
             writer = ChunkWriter(self.store, conn, actor=actor, group=group, matcher=self.matcher, width=width,
                                  history=self.history)
             results = await writer.apply(planned, keys, earlier)
+            report.redecided += writer.redecided
             now = self.store.clock()  # every row's decision, with the matcher's explanation where it looked
             await decisions.record(conn, [
                 decisions.decision_row("batch", res.code, decided_at=now, received_at=self.received,
@@ -267,7 +269,8 @@ def _worker_plan(chunk: Chunk) -> PlannedChunk:
 def summary(report: BatchReport) -> dict[str, Any]:
     return {"job_id": report.job_id, "input": report.input, "output": report.output, "rows": report.rows,
             "counts": {c: report.counts.get(c, 0) for c in RESULT_CODES}, "seconds": round(report.seconds, 3),
-            "rows_per_second": round(report.rows_per_second, 1), "sha256": report.sha256}
+            "rows_per_second": round(report.rows_per_second, 1), "redecided": report.redecided,
+            "sha256": report.sha256}
 
 
 __all__ = ["BatchReport", "BatchRunner", "RESULT_CODES", "RowResult", "decide_record", "layout_problems",

@@ -3,7 +3,14 @@
 The database layer implements :class:`CandidateSource` and calls
 ``Matcher(params, thresholds, source, frequencies).match(StudentRecord(...)) -> Decision``.
 No database, event loop, XML or message code is imported here (see .importlinter).
+The modules are compiled with mypyc where the project was installed with a C compiler
+(``native``: which build runs, and why).
 """
+
+from .native import choose as _choose
+
+_choose()  # before any module it may compile is imported
+
 
 from .blocking import (Block, BlockingConfig, BlockRequest, CandidateRow, CandidateSource, InMemoryIndex,
                        KeyReport, Narrowing, QueryKey, query_keys, record_keys)

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from .nicknames import canonical_first_names
 from .phonetic import phonetic
+from .pickled import reduce_frozen
 from .standardize import Standardized, StudentRecord, standardize
 
 # pass names (the first field of every key string)
@@ -53,6 +54,9 @@ class _Parts:
     last_codes: tuple[str, ...]
     first_codes: tuple[str, ...]
     ssn: str
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 def _parts(r: Standardized) -> _Parts:
@@ -123,6 +127,9 @@ class QueryKey:
     first_initial: str = ""
     month_day: int = 0  # YLF: only rows sharing this birth month or day (``month_day()``); 0: every row
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 def query_keys(query: Standardized) -> tuple[QueryKey, ...]:
     """Keys to look up for a query: as given, then the day/month-swapped and name-swapped variants.
@@ -182,6 +189,9 @@ class Narrowing:
     def describe(self) -> tuple[str, ...]:
         return tuple(n for n, v in (("gender", self.gender), ("first_initial", self.first_initial)) if v)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class BlockRequest:
@@ -189,6 +199,9 @@ class BlockRequest:
     narrowing: Narrowing = Narrowing()
     limit: int = 500
     month_day: int = 0  # YLF: rows sharing this birth month or day only (see the module docstring)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,9 @@ class CandidateRow:
     version: int
     record: Standardized
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class Block:
@@ -206,6 +222,9 @@ class Block:
 
     rows: tuple[CandidateRow, ...]
     total: int
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 class CandidateSource(Protocol):
@@ -221,6 +240,9 @@ class CandidateSource(Protocol):
 @dataclass(frozen=True)
 class BlockingConfig:
     max_block: int = 500  # rows per key before it is tightened
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 @dataclass(frozen=True)
@@ -250,6 +272,9 @@ class KeyReport:
         return cls(str(d["key"]), str(d["pass_name"]), str(d["variant"]), int(d["total"]), int(d["returned"]),
                    tuple(d.get("narrowed_by") or ()), bool(d["truncated"]))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -267,6 +292,9 @@ class Candidates:
     @property
     def left_out(self) -> int:
         return sum(r.left_out for r in self.reports)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 def gather(keys: Sequence[QueryKey], source: CandidateSource, config: BlockingConfig = BlockingConfig(),

@@ -15,9 +15,10 @@ from enum import StrEnum
 from typing import Any
 
 from .compare import Alike, Level, keying_slip, one_misspelling_apart, spelling_variant, vowels_apart
+from .pickled import reduce_frozen
 from .romanized import romanized_alike
 from .standardize import Standardized
-from .weights import FieldScore, TermFrequencies
+from .weights import FieldScore, Frequencies
 
 SSN_CONFLICT = "SSN_CONFLICT"  # both records carry a valid SSN and they differ
 POSSIBLE_TWIN = "POSSIBLE_TWIN"  # same birth date and surname, first names not the same name
@@ -78,6 +79,9 @@ class Thresholds:
     def from_dict(cls, data: Mapping[str, Any]) -> Thresholds:
         return cls(**dict(data))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class ScoredCandidate:
@@ -110,6 +114,9 @@ class ScoredCandidate:
                    tuple(FieldScore(**f) for f in d["fields"]), tuple(d["conflicts"]), tuple(d["found_by"]),
                    bool(d["names_swapped"]))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -117,6 +124,9 @@ class Verdict:
     student_id: str | None  # the matched student, for MATCH only
     candidates: tuple[ScoredCandidate, ...]  # MATCH: the match; POTENTIAL: at most K, best first
     reason: str
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 def confidence(weight: float, prior: float) -> float:
@@ -134,13 +144,13 @@ RARE_NAME_PER_MILLION = 1.0
 RARE_NAME_MIN_TABLE = 50_000
 
 
-def names_counted(frequencies: TermFrequencies | None) -> bool:
+def names_counted(frequencies: Frequencies | None) -> bool:
     """Whether the master table's first-name counts can tell a name from a misspelling: there
     are counts, and enough of them (in a small or new database every uncommon name looks new)."""
     return frequencies is not None and frequencies.totals.get("first_name", 0) >= RARE_NAME_MIN_TABLE
 
 
-def unheard_of(name: str, frequencies: TermFrequencies | None) -> bool:
+def unheard_of(name: str, frequencies: Frequencies | None) -> bool:
     """True when (almost) no stored student has this first name (see RARE_NAME_PER_MILLION)."""
     if not name or frequencies is None or not names_counted(frequencies):
         return False
@@ -149,7 +159,7 @@ def unheard_of(name: str, frequencies: TermFrequencies | None) -> bool:
 
 
 def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Level],
-                     frequencies: TermFrequencies | None = None, alike: Alike = romanized_alike) -> bool:
+                     frequencies: Frequencies | None = None, alike: Alike = romanized_alike) -> bool:
     """Could the two first names be one child's rather than twins'? Twins share the birth date,
     surname, mother, birthplace, language and school, so only first name, middle name, gender
     and SSN can tell them apart; and parents give twins two different names.
@@ -194,7 +204,7 @@ def _same_first_name(q: Standardized, c: Standardized, levels: Mapping[str, Leve
 
 
 def hard_conflicts(q: Standardized, c: Standardized, levels: Mapping[str, Level],
-                   frequencies: TermFrequencies | None = None, alike: Alike = romanized_alike) -> tuple[str, ...]:
+                   frequencies: Frequencies | None = None, alike: Alike = romanized_alike) -> tuple[str, ...]:
     """Conflicts that forbid an automatic match whatever the weight (``frequencies``: the
     master table's name counts, which tell a misspelt name from a twin's real one; ``alike``:
     the table of first names romanized several ways)."""

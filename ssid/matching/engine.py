@@ -22,9 +22,10 @@ from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource,
 from .compare import FIELDS, FIRST_AT, LAST_AT, Level, compare_levels, name_levels, one_misspelling_apart
 from .decide import POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
 from .explain import Explanation, record_dict
+from .pickled import reduce_frozen
 from .romanized import BUILT_IN, Romanizations
 from .standardize import DEFAULT_CONFIG, StandardizeConfig, Standardized, StudentRecord, standardize, swap_names
-from .weights import DEFAULT_PARAMETERS, FieldScore, Parameters, TermFrequencies, score_levels, total_weight
+from .weights import DEFAULT_PARAMETERS, FieldScore, Frequencies, Parameters, score_levels, total_weight
 
 _FIRST_AGREES = (Level.EXACT, Level.JW_92, Level.NICKNAME, Level.TOKEN_SUBSET)
 _LAST_AGREES = (Level.EXACT, Level.JW_92, Level.TOKEN_SUBSET)
@@ -68,6 +69,9 @@ class Decision:
         chosen = tuple(shown[s] for s in e.returned)
         return cls(e.outcome, e.student_id, chosen, e.reason, e)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 class Matcher:
     """``Matcher(params, thresholds, source, frequencies).match(record) -> Decision``.
@@ -79,7 +83,7 @@ class Matcher:
     state's own lines)."""
 
     def __init__(self, params: Parameters = DEFAULT_PARAMETERS, thresholds: Thresholds = Thresholds(),
-                 source: CandidateSource | None = None, frequencies: TermFrequencies | None = None, *,
+                 source: CandidateSource | None = None, frequencies: Frequencies | None = None, *,
                  blocking: BlockingConfig = BlockingConfig(), standardize_config: StandardizeConfig = DEFAULT_CONFIG,
                  explain_limit: int = 5, romanizations: Romanizations = BUILT_IN) -> None:
         self.params = params
@@ -142,12 +146,13 @@ class Matcher:
         ``totals``: the weights of versions scored before in this lookup, by (student, version)."""
         best_total, best_row = -math.inf, rows[0]
         for row in rows:
-            if totals is None:
-                total = self.reading(q, row.record, memo)[1]
+            known = None if totals is None else totals.get((row.student_id, row.version))
+            if known is not None:
+                total = known
             else:
-                total = totals.get((row.student_id, row.version))
-                if total is None:
-                    total = totals[(row.student_id, row.version)] = self.reading(q, row.record, memo)[1]
+                total = self.reading(q, row.record, memo)[1]
+                if totals is not None:
+                    totals[(row.student_id, row.version)] = total
             if total > best_total:
                 best_total, best_row = total, row
         return best_total, best_row

@@ -15,6 +15,7 @@ from typing import Any
 
 from .blocking import KeyReport
 from .decide import Outcome, ScoredCandidate
+from .pickled import reduce_frozen
 from .standardize import Standardized, plain_fields
 from .weights import FieldScore
 
@@ -79,6 +80,9 @@ class Explanation:
     @classmethod
     def from_json(cls, text: str) -> Explanation:
         return cls.from_dict(json.loads(text))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 def record_dict(std: Standardized) -> dict[str, Any]:

@@ -22,6 +22,7 @@ Written for this project as data, one name per line, its spellings separated by 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .standardize import fold
 
@@ -113,6 +114,9 @@ class Romanizations:
 
     def __hash__(self) -> int:
         return hash(self.lines)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call, compiled or not (pickled.py)
+        return Romanizations, (self.lines,)
 
     def alike(self, a: str, b: str) -> bool:
         """True when two different first names are spellings of one name in the table (DANIIL/DANIEL,

@@ -13,9 +13,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .compare import FIELD_LEVELS, FIELDS, Level
+from .pickled import reduce_frozen
 from .standardize import Standardized
 
 TF_VALUE = {"first_name": "first_key", "last_name": "last_key"}
@@ -33,6 +34,9 @@ class LevelParam:
     @property
     def weight(self) -> float:
         return math.log2(self.m / self.u)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Parameters:
             merged.setdefault(f, {}).update(levels)
         return Parameters(version, merged, self.prior if prior is None else prior, self.tf_fields, self.tf_min_u)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 def _p(**levels: tuple[float, float]) -> dict[str, LevelParam]:
     return {name: LevelParam(m, u) for name, (m, u) in levels.items()}
@@ -117,6 +124,18 @@ DEFAULT_PARAMETERS = Parameters(
         "name_order": _p(SWAPPED=(.005, .04)),
     },
 )
+
+
+class Frequencies(Protocol):
+    """What the matcher asks of name counts: ``TermFrequencies`` here, the database's name counts
+    (``ssid.db.namecounts.DbTermFrequencies``) in the service."""
+
+    @property
+    def totals(self) -> Mapping[str, int]: ...
+
+    def count(self, field_name: str, value: str) -> int: ...
+
+    def frequency(self, field_name: str, value: str) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,9 @@ class TermFrequencies:
     def from_dict(cls, data: Mapping[str, Any]) -> TermFrequencies:
         return cls({f: dict(c) for f, c in data["counts"].items()}, dict(data["totals"]))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class FieldScore:
@@ -166,9 +188,12 @@ class FieldScore:
     weight: float
     tf_adjustment: float = 0.0
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 def score_levels(levels: Mapping[str, Level], q: Standardized, c: Standardized, params: Parameters,
-                 frequencies: TermFrequencies | None = None) -> tuple[tuple[FieldScore, ...], float]:
+                 frequencies: Frequencies | None = None) -> tuple[tuple[FieldScore, ...], float]:
     """Per-field weights and their sum for one compared pair.
 
     Runs for every version of every candidate of every lookup: a field score without a
@@ -193,14 +218,14 @@ def score_levels(levels: Mapping[str, Level], q: Standardized, c: Standardized, 
 _EXACT = Level.EXACT
 
 
-def _tf_score(name: str, level: Level, c: Standardized, params: Parameters, frequencies: TermFrequencies
+def _tf_score(name: str, level: Level, c: Standardized, params: Parameters, frequencies: Frequencies
               ) -> FieldScore:
     """An agreeing name's score: u is the candidate's value's own frequency, when it has one."""
     w, adj = _tf_weight(name, level, getattr(c, TF_VALUE[name]), params, frequencies)
     return FieldScore(name, str(level), w, adj)
 
 
-def _tf_weight(name: str, level: Level, value: str, params: Parameters, frequencies: TermFrequencies
+def _tf_weight(name: str, level: Level, value: str, params: Parameters, frequencies: Frequencies
                ) -> tuple[float, float]:
     """(weight, tf adjustment) of a name agreeing at ``level`` on this value."""
     w = params.weight(name, level)
@@ -212,7 +237,7 @@ def _tf_weight(name: str, level: Level, value: str, params: Parameters, frequenc
 
 
 def total_weight(levels: Sequence[Level], c: Standardized, params: Parameters,
-                 frequencies: TermFrequencies | None = None, memo: dict[tuple[str, str], float] | None = None
+                 frequencies: Frequencies | None = None, memo: dict[tuple[str, str], float] | None = None
                  ) -> float:
     """``score_levels(dict(zip(FIELDS, levels)), q, c, params, frequencies)[1]``, bit for bit (the
     same weights added in the same order), without building the field scores.
@@ -248,7 +273,8 @@ def _level_weights(params: Parameters) -> tuple[list[dict[str, float]], frozense
     if got is None or got[0] is not params:
         if len(_LEVEL_WEIGHTS) >= 64:
             _LEVEL_WEIGHTS.clear()
-        table = [{level: params.weight(name, level) for level in FIELD_LEVELS[name]} for name in FIELDS]
+        table: list[dict[str, float]] = [{level: params.weight(name, level) for level in FIELD_LEVELS[name]}
+                                         for name in FIELDS]
         tf_at = frozenset(FIELDS.index(name) for name in params.tf_fields if name in FIELDS)
         got = _LEVEL_WEIGHTS[id(params)] = (params, table, tf_at)
     return got[1], got[2]
