@@ -8,6 +8,7 @@ the install goes on and the matcher runs as Python, slower and otherwise the sam
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "ssid" / "matching"))
-from native import COMPILED, ENV  # noqa: E402  (the list lives beside the modules it names)
+from native import COMPILED, ENV, MANIFEST, source_digests  # noqa: E402  (beside the modules it names)
 
 sys.path.pop(0)
 
@@ -27,18 +28,28 @@ def _say(text: str) -> None:
 
 
 class OptionalBuildExt(build_ext):
-    """A failed compilation leaves the matcher as Python instead of failing the install."""
+    """A failed compilation leaves the matcher as Python instead of failing the install; a
+    complete one writes ``MANIFEST`` beside the compiled modules (the digests of their sources)."""
+
+    failed = False
 
     def run(self) -> None:
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - any compiler failure: Python stays
             _say(f"the matcher could not be compiled ({exc}); it runs as Python (slower)")
+            return
+        if self.extensions and not self.failed:
+            target = Path(self.get_ext_fullpath(f"ssid.matching.{COMPILED[0]}")).parent
+            target.mkdir(parents=True, exist_ok=True)
+            digests = source_digests(HERE / "ssid" / "matching")
+            (target / MANIFEST).write_text(json.dumps({"sources": digests}, indent=1) + "\n")
 
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
+            self.failed = True
             _say(f"{ext.name} could not be compiled ({exc}); the matcher runs as Python (slower)")
 
 

@@ -83,7 +83,7 @@ class Indexed:
 
     def record_json(self) -> dict[str, str]:
         """The matcher record as JSON-ready data (blank fields left out)."""
-        out = {k: v for k, v in vars(self.record).items() if v}
+        out = {name: v for name in _RECORD_FIELD_NAMES if (v := getattr(self.record, name))}
         if isinstance(out.get("birth_date"), date):
             out["birth_date"] = out["birth_date"].isoformat()
         return out
@@ -97,8 +97,8 @@ class Indexed:
         ``Standardized``'s fields fail loudly instead of shifting values into the wrong fields.
         Built directly rather than with ``Standardized.to_dict()``, which costs several times more.
         """
-        d = vars(self.std)
-        out = [STD_LAYOUT, *(d[f] for f in STD_FIELDS)]
+        std = self.std
+        out = [STD_LAYOUT, *(getattr(std, f) for f in STD_FIELDS)]
         if out[STD_BIRTH_AT] is not None:
             out[STD_BIRTH_AT] = out[STD_BIRTH_AT].isoformat()
         return out
@@ -161,36 +161,47 @@ def standardized_from_json(std: Sequence[Any] | Mapping[str, Any], record: Mappi
 
 
 _RECORD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(StudentRecord)}
+_RECORD_FIELD_NAMES = tuple(_RECORD_DEFAULTS)
 _RECORD_NAMES = frozenset(_RECORD_DEFAULTS)
 _BLANK_RECORD = StudentRecord()
 _TUPLE_FIELDS = ("first_canonical", "last_token_phonetics")
-#: the direct construction sets instance dicts, as the generated ``__init__`` would: only while
-#: both classes are plain dataclasses (no slots, no ``__post_init__``, plain defaults)
+_STD_BIRTH = STD_FIELDS.index("birth_date")
+_STD_TUPLES = tuple(STD_FIELDS.index(name) for name in _TUPLE_FIELDS)
+#: compiled (``ssid.matching.native``), the classes have no instance dict and their constructors are
+#: cheap: called positionally (``raw``, the last field, last)
+_NATIVE = not hasattr(_BLANK_RECORD, "__dict__")
+#: as Python, setting instance dicts directly, as the generated ``__init__`` would (a frozen one
+#: sets each field through ``object.__setattr__``): only while both classes are plain dataclasses
+#: (no slots, no ``__post_init__``, plain defaults)
 _RESTORE = (all(not hasattr(cls, "__slots__") and not hasattr(cls, "__post_init__")
                 for cls in (Standardized, StudentRecord))
             and MISSING not in _RECORD_DEFAULTS.values() and "birth_date" in STD_FIELDS
-            and all(name in STD_FIELDS for name in _TUPLE_FIELDS))
+            and all(name in STD_FIELDS for name in _TUPLE_FIELDS)
+            and [f.name for f in fields(Standardized)] == [*STD_FIELDS, "raw"])
 
 
 def _restore(std: Sequence[Any], record: Mapping[str, Any]) -> Standardized:
     if record:
-        raw_values = _RECORD_DEFAULTS.copy()
-        if _RECORD_NAMES.issuperset(record):
-            raw_values.update(record)
-        else:  # a stored record with a field StudentRecord no longer has: left out, as from_dict leaves it
-            raw_values.update((k, v) for k, v in record.items() if k in _RECORD_NAMES)
-        raw = object.__new__(StudentRecord)
-        raw.__dict__.update(raw_values)
+        if not _RECORD_NAMES.issuperset(record):  # a field StudentRecord no longer has: left out, as from_dict does
+            record = {k: v for k, v in record.items() if k in _RECORD_NAMES}
+        if _NATIVE:
+            raw = StudentRecord(**record)
+        else:
+            raw = object.__new__(StudentRecord)
+            raw.__dict__.update(_RECORD_DEFAULTS)
+            raw.__dict__.update(record)
     else:  # a lookup's candidate: one blank record serves them all (it is frozen)
         raw = _BLANK_RECORD
-    values = dict(zip(STD_FIELDS, std[1:]))
-    birth = values["birth_date"]
-    values["birth_date"] = date.fromisoformat(birth) if birth else None
-    for name in _TUPLE_FIELDS:
-        values[name] = tuple(values[name] or ())
-    values["raw"] = raw
+    values = list(std[1:])
+    birth = values[_STD_BIRTH]
+    values[_STD_BIRTH] = date.fromisoformat(birth) if birth else None
+    for i in _STD_TUPLES:
+        values[i] = tuple(values[i] or ())
+    if _NATIVE:
+        return Standardized(*values, raw)
     out = object.__new__(Standardized)
-    out.__dict__.update(values)
+    out.__dict__.update(zip(STD_FIELDS, values))
+    out.__dict__["raw"] = raw
     return out
 
 

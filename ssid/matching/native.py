@@ -7,17 +7,20 @@ the same source, the same arithmetic in the same order, about three times as fas
 changes, so a machine without a C compiler runs the same modules as Python, only slower.
 
 A compiled module sits beside its source and Python would import it first even after the
-source was edited, so before the engine is imported ``choose`` checks the build: when any of
-these sources is newer than its compiled module, when only some are compiled, or when
-``SLF_PURE_PYTHON`` is set, every one of them is imported from its source (all or none: the
-compiled modules call each other directly, not through Python's imports).
+source was edited, so before the engine is imported ``choose`` checks the build against the
+digests of the sources it was compiled from (``MANIFEST``; not file times, which an unpacked
+wheel or a checkout sets as it pleases): when any source differs, when only some modules are
+compiled, or when ``SLF_PURE_PYTHON`` is set, every one of them is imported from its source
+(all or none: the compiled modules call each other directly, not through Python's imports).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -26,10 +29,13 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-#: the modules ``setup.py`` compiles (pure, typed, no instance ``__dict__`` needed by any caller)
-COMPILED = ("blocking", "compare", "decide", "engine", "explain", "nicknames", "phonetic", "romanized", "weights")
+#: the modules ``setup.py`` compiles (pure and typed; their classes have no instance ``__dict__`` compiled)
+COMPILED = ("blocking", "compare", "decide", "engine", "explain", "nicknames", "phonetic", "romanized", "standardize",
+            "weights")
 #: set (to anything but "" or 0) to run the matcher as Python even where it is compiled
 ENV = "SLF_PURE_PYTHON"
+#: written beside the compiled modules by ``setup.py``: the SHA-256 of each source it compiled
+MANIFEST = "compiled.json"
 
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = __name__.rpartition(".")[0]
@@ -59,6 +65,11 @@ def compiled_module(name: str, directory: Path = _HERE) -> Path | None:
     return None
 
 
+def source_digests(directory: Path = _HERE) -> dict[str, str]:
+    """SHA-256 of each compiled module's source, as ``setup.py`` records them in ``MANIFEST``."""
+    return {name: hashlib.sha256((directory / f"{name}.py").read_bytes()).hexdigest() for name in COMPILED}
+
+
 def decide_build(directory: Path = _HERE, environ: os._Environ[str] | dict[str, str] = os.environ
                  ) -> tuple[str, str]:
     """("compiled" or "python", why) for the modules in ``directory``."""
@@ -67,14 +78,18 @@ def decide_build(directory: Path = _HERE, environ: os._Environ[str] | dict[str, 
         return "python", "not compiled (no C compiler or mypy when it was installed)"
     if environ.get(ENV, "") not in ("", "0"):
         return "python", f"{ENV} is set"
+    again = "run `make venv` (or `pip install -e .`) to compile it again"
     missing = [name for name, so in builds.items() if so is None]
     if missing:
-        return "python", f"only part of it is compiled ({', '.join(missing)} not): install the project again"
-    stale = [name for name, so in builds.items()
-             if so is not None and (directory / f"{name}.py").stat().st_mtime > so.stat().st_mtime]
+        return "python", f"only part of it is compiled ({', '.join(missing)} not): {again}"
+    try:
+        built = json.loads((directory / MANIFEST).read_text())["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "python", f"the compiled build has no readable {MANIFEST}: {again}"
+    now = source_digests(directory)
+    stale = [name for name in COMPILED if built.get(name) != now[name]]
     if stale:
-        return "python", (f"{', '.join(f'{n}.py' for n in stale)} changed after it was compiled: run `make venv` "
-                          "(or `pip install -e .`) to compile it again")
+        return "python", f"{', '.join(f'{n}.py' for n in stale)} changed after it was compiled: {again}"
     return "compiled", "compiled with mypyc"
 
 
@@ -92,4 +107,4 @@ def choose() -> tuple[str, str]:
     return STATE
 
 
-__all__ = ["COMPILED", "ENV", "STATE", "choose", "compiled_module", "decide_build"]
+__all__ = ["COMPILED", "ENV", "MANIFEST", "STATE", "choose", "compiled_module", "decide_build", "source_digests"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from .nicknames import canonical_first_names
 from .phonetic import phonetic
+from .pickled import reduce_frozen
 
 SUFFIXES: dict[str, str] = {
     "JR": "JR", "JNR": "JR", "JUNIOR": "JR", "SR": "SR", "SNR": "SR", "SENIOR": "SR",
@@ -72,6 +73,9 @@ class StudentRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
+
 
 @dataclass(frozen=True)
 class StandardizeConfig:
@@ -81,6 +85,9 @@ class StandardizeConfig:
     middle_placeholders: frozenset[str] = DEFAULT_MIDDLE_PLACEHOLDERS
     ssn_placeholders: frozenset[str] = DEFAULT_SSN_PLACEHOLDERS
     sentinel_birth_dates: frozenset[date] = DEFAULT_SENTINEL_DATES
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,9 @@ class Standardized:
         for name in ("first_canonical", "last_token_phonetics"):
             kw[name] = tuple(kw.get(name) or ())
         return cls(**kw)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
+        return reduce_frozen(self)
 
 
 _PLAIN_FIELDS = tuple(f.name for f in fields(Standardized) if f.name != "raw")

@@ -17,6 +17,7 @@ import pytest
 
 from ssid.matching import (DEFAULT_PARAMETERS, FieldScore, Matcher, Thresholds,
                            compare, standardize)
+from ssid.matching import native
 from ssid.matching.blocking import _query_keys, gather, query_keys, tiers
 from ssid.matching.compare import (Level, compare_birth_date, compare_city, compare_exact, compare_name,
                                    compare_levels, compare_school, compare_ssn, name_levels)
@@ -177,7 +178,11 @@ def test_query_keys_are_cached_by_value(world):
     for q, _ in lookups[:100]:
         again = replace(q, raw=q.raw)  # another object, equal
         assert query_keys(q) == _query_keys(q) and query_keys(again) == _query_keys(q)
-    hand_built = replace(lookups[0][0], first_canonical=["X"])  # a list: not hashable, answered uncached
+    try:
+        hand_built = replace(lookups[0][0], first_canonical=["X"])  # a list: not hashable, answered uncached
+    except TypeError:  # compiled (ssid.matching.native), the record refuses a list where a tuple belongs
+        assert native.STATE[0] == "compiled"
+        return
     assert query_keys(hand_built) == _query_keys(hand_built)
 
 

@@ -34,7 +34,7 @@ from ssid.population import generate_population, generate_queries
 pop = generate_population(4000, seed=7)
 index, freqs = pop.indexed()
 matcher = Matcher(DEFAULT_PARAMETERS, Thresholds(), index, freqs)
-print(json.dumps(native.STATE))
+print(json.dumps([*native.STATE, *(sys.modules[f"ssid.matching.{n}"].__file__ for n in native.COMPILED)]))
 for q in generate_queries(pop, 600, seed=8):
     print(matcher.match(q.record).to_json())
 """
@@ -61,6 +61,7 @@ def test_the_compiled_matcher_decides_every_lookup_as_python_does():
         pytest.skip(f"the matcher is not compiled here: {native.decide_build()[1]}")
     (built, compiled), (plain, python) = _decide(pure=False), _decide(pure=True)
     assert built[0] == "compiled" and plain[0] == "python", (built, plain)
+    assert all(not f.endswith(".py") for f in built[2:]) and all(f.endswith(".py") for f in plain[2:])
     assert len(compiled) == len(python) == 600
     outcomes = {json.loads(line)["outcome"] for line in python}
     assert outcomes == {"MATCH", "POTENTIAL", "NO_MATCH"}  # every outcome is compared, not one
@@ -75,18 +76,14 @@ def test_the_matcher_is_compiled_where_the_project_was_installed_with_a_c_compil
     assert state[0] == "compiled" or native.ENV in state[1], state[1]
 
 
-def _touch(path: Path, mtime: float) -> None:
-    path.write_text("")
-    os.utime(path, (mtime, mtime))
-
-
 @pytest.fixture
 def build(tmp_path):
-    """A package directory with every module's source and, a minute later, its compiled build."""
-    now = time.time()
+    """A package directory with every module's source, its compiled build and the manifest of
+    the sources it was compiled from (as ``setup.py`` writes it)."""
     for name in native.COMPILED:
-        _touch(tmp_path / f"{name}.py", now - 120)
-        _touch(tmp_path / f"{name}{_suffix()}", now - 60)
+        (tmp_path / f"{name}.py").write_text(f"# {name}\n")
+        (tmp_path / f"{name}{_suffix()}").write_bytes(b"")
+    (tmp_path / native.MANIFEST).write_text(json.dumps({"sources": native.source_digests(tmp_path)}))
     return tmp_path
 
 
@@ -105,9 +102,27 @@ def test_no_build_runs_as_python(tmp_path):
 
 
 def test_a_source_edited_after_its_build_runs_every_module_as_python_and_says_how_to_rebuild(build):
-    os.utime(build / "compare.py")  # now: newer than its build
+    (build / "compare.py").write_text("# compare, edited\n")
     kind, why = native.decide_build(build, {})
     assert kind == "python" and "compare.py changed after it was compiled" in why and "make venv" in why
+
+
+def test_file_times_do_not_matter_only_the_sources_do(build):
+    """An unpacked wheel or a fresh checkout may leave a source newer than its build."""
+    later = time.time() + 60
+    for name in native.COMPILED:
+        os.utime(build / f"{name}.py", (later, later))
+    assert native.decide_build(build, {})[0] == "compiled"
+
+
+@pytest.mark.parametrize("manifest", [None, "not json", '{"other": 1}'])
+def test_a_build_without_its_manifest_runs_as_python(build, manifest):
+    if manifest is None:
+        (build / native.MANIFEST).unlink()
+    else:
+        (build / native.MANIFEST).write_text(manifest)
+    kind, why = native.decide_build(build, {})
+    assert kind == "python" and native.MANIFEST in why
 
 
 def test_a_partial_build_runs_as_python(build):
