@@ -303,7 +303,8 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
     rate = report.rows_per_second
     print(f"batch: {report.rows:,} rows against {manifest['students']:,} students in {report.seconds:,.0f} s = "
           f"{rate:,.0f} rows/s; CPU {cpu_main:,.0f} s writer + {cpu_workers:,.0f} s workers; "
-          f"{dict(report.counts)}; MATCH rows with another student than the truth: {wrong_match}; rows of "
+          f"{dict(report.counts)}; rows decided again by the writer: {report.redecided:,}; MATCH rows with another "
+          f"student than the truth: {wrong_match}; rows of "
           f"returning students: {dict(returning)}")
     if write:
         _record("batch", [
@@ -316,7 +317,8 @@ async def batch(out: Path, rows: int, workers: int, write: bool, in_place: bool 
             f"| {report.rows:,} | {report.seconds:,.0f} | {rate:,.0f} | {cpu_main:,.0f} s + {cpu_workers:,.0f} s | "
             f"≥ 2,000 rows/s |",
             "", "Result codes: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.counts.items())) +
-            f"; MATCH rows naming another student than the truth: {wrong_match}. Of the "
+            f"; MATCH rows naming another student than the truth: {wrong_match}; rows whose plan no longer held "
+            f"when written, decided again by the writer: {report.redecided:,}. Of the "
             f"{sum(returning.values()):,} rows of students already stored: "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(returning.items()))
             + " (NEW there is a duplicate ID; REJECTED: a row the catalogue refuses).",

@@ -35,7 +35,6 @@ from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
 from .legacy import Chunk, RowProblem, parse_chunk
 from .matching import Matcher, Outcome
-from .matching.blocking import query_keys
 from .records import KeyRow, index, match_record
 from .store import duplicate_refused
 
@@ -94,7 +93,7 @@ def _probe(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequence[Row]) -> dict[int, Plan]:
     """Plan the rows that need a lookup (no StudentID given), all against one prefetch."""
-    todo: list[tuple[Row, Any, tuple[str, ...], str | None, str | None]] = []
+    todo: list[tuple[Row, Any, str | None, str | None]] = []
     out: dict[int, Plan] = {}
     for r in rows:
         checked = catalogue.check(r.fields, RETRIEVE, job.group)
@@ -104,17 +103,20 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
         district = r.fields["District_IRN"].strip() or None
         building = r.fields["Building_IRN"].strip() or None
         std = job.matcher.standardize(match_record(checked.values, district, building))
-        todo.append((r, std, tuple(k.key for k in query_keys(std)), district, building))
+        todo.append((r, std, district, building))
     if not todo:
         return out
-    matcher = prefetched(conn, job.matcher, [std for _, std, _, _, _ in todo], variants=True)
+    # the keys as given of every row in one statement, then the variant keys of the rows that
+    # need them in one more (``Matcher.match_many``)
+    matcher = prefetched(conn, job.matcher, [std for _, std, _, _ in todo])
     source = matcher.source
     assert isinstance(source, PrefetchedSource)
-    decided = [(r, std, row_keys, district, building, matcher.match(std))
-               for r, std, row_keys, district, building in todo]
+    decisions = matcher.match_many([std for _, std, _, _ in todo])
+    decided = [(r, std, district, building, d) for (r, std, district, building), d in zip(todo, decisions)]
     records = stored_records(conn, [d.student_id for *_, d in decided if d.outcome == Outcome.MATCH and d.student_id])
-    for r, std, row_keys, district, building, decision in decided:
-        facts: list[Fact] = [("key", key, source.sizes.get(key, 0)) for key in row_keys]
+    for r, std, district, building, decision in decided:
+        # the facts are the keys the decision read (a variant key it never read is none of them)
+        facts: list[Fact] = [("key", k.key, source.sizes.get(k.key, 0)) for k in decision.explanation.keys]
         explanation = EncodedJson(explanation_json(decision)) if job.explain else None
         if decision.outcome == Outcome.MATCH and decision.student_id:
             sid = decision.student_id

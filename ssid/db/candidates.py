@@ -37,7 +37,7 @@ except ImportError:  # SQLAlchemy 2.0
     from sqlalchemy.util import await_only as _await
 
 from ..matching import Block, BlockRequest, CandidateRow, Matcher, StudentRecord
-from ..matching.blocking import query_keys, rule_values, shares_month_or_day, tiers
+from ..matching.blocking import QueryKey, query_keys, rule_values, shares_month_or_day, tiers
 from ..matching.standardize import Standardized
 from ..matching.engine import Decision
 from ..records import standardized_from_json
@@ -96,7 +96,8 @@ class PrefetchedSource:
     a hot block is never read whole. ``versions[student]`` is the number of stored versions of
     each prefetched student. A key asked for that was not prefetched (a lookup's variant keys,
     read only when its keys as given settle nothing: ``ssid.matching.blocking.tiers``) is
-    prefetched when first asked for, with the others of that request, by the same statement.
+    prefetched when first asked for, with the others of that request, by the same statement; a
+    batch's lookups name theirs in advance (``prepare``), all in one statement.
     """
 
     def __init__(self, conn: Connection, keys: Iterable[str], *, prefetch_limit: int = 500,
@@ -144,6 +145,15 @@ class PrefetchedSource:
         self.versions = {}
         for sid, _ in self._stored:
             self.versions[sid] = self.versions.get(sid, 0) + 1
+
+    def prepare(self, keys: Sequence[QueryKey]) -> None:
+        """Prefetch the keys the lookups of a batch are about to read (``Matcher.match_many``: the
+        variant keys of those that need them), all in one statement rather than one per lookup."""
+        month_days: dict[str, set[int]] = {}
+        for k in keys:
+            if k.month_day:
+                month_days.setdefault(k.key, set()).add(k.month_day)
+        self.load([k.key for k in keys], month_days)
 
     def _rule_values(self, keys: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """The YLF rule as the prefetch tests it: the keys read by the rule, and the ``key/m<month>``

@@ -16,11 +16,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import Any, NamedTuple
 
-from .blocking import BlockingConfig, CandidateRow, Candidates, CandidateSource, gather, query_keys, tiers
+from .blocking import (BlockingConfig, CandidateRow, Candidates, CandidateSource, QueryKey, gather, query_keys,
+                       tiers)
 from .compare import FIELDS, FIRST_AT, LAST_AT, Level, compare_levels, name_levels, one_misspelling_apart
-from .decide import POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, confidence, decide, hard_conflicts
+from .decide import (POSSIBLE_TWIN, Outcome, ScoredCandidate, Thresholds, Verdict, confidence, decide,
+                     hard_conflicts)
 from .explain import Explanation, record_dict
 from .pickled import reduce_frozen
 from .romanized import BUILT_IN, Romanizations
@@ -165,17 +167,37 @@ class Matcher:
     # ---- lookup ----
 
     def match(self, record: StudentRecord | Standardized) -> Decision:
-        if self.source is None:
+        return self.match_many([record])[0]
+
+    def match_many(self, records: Sequence[StudentRecord | Standardized]) -> list[Decision]:
+        """``[match(r) for r in records]``, the same decisions, each tier's reads asked together:
+        every record's keys as given first, then the variant keys of those that need them, handed
+        to the source's ``prepare`` (if it has one: the database prefetch reads them all in one
+        statement) before any record reads them."""
+        source = self.source
+        if source is None:
             raise ValueError("Matcher.match needs a candidate source")
-        q = self.standardize(record)
+        firsts = [self._first_tier(self.standardize(r), source) for r in records]
+        wanted = [k for first in firsts if first.needs_variants for k in first.variants]
+        prepare = getattr(source, "prepare", None)
+        if wanted and prepare is not None:
+            prepare(wanted)
+        return [self._decision(first, source) for first in firsts]
+
+    def _first_tier(self, q: Standardized, source: CandidateSource) -> _Lookup:
         as_given, variants = tiers(query_keys(q))
         scores = _Scores()
-        found = gather(as_given, self.source, self.blocking)
+        found = gather(as_given, source, self.blocking)
         scored = self._score_ranked(q, found, scores)
         verdict = decide(scored, self.thresholds, found.incomplete)
-        if variants and not (verdict.outcome == Outcome.MATCH and _agrees_as_given(verdict.candidates[0])):
-            found = gather(variants, self.source, self.blocking, prior=found)
-            scored = self._score_ranked(q, found, scores)
+        needed = bool(variants) and not (verdict.outcome == Outcome.MATCH and _agrees_as_given(verdict.candidates[0]))
+        return _Lookup(q, variants, scores, found, scored, verdict, needed)
+
+    def _decision(self, first: _Lookup, source: CandidateSource) -> Decision:
+        q, found, scored, verdict = first.query, first.found, first.scored, first.verdict
+        if first.needs_variants:
+            found = gather(first.variants, source, self.blocking, prior=found)
+            scored = self._score_ranked(q, found, first.scores)
             verdict = decide(scored, self.thresholds, found.incomplete)
         top = sorted(scored, key=lambda c: (-c.weight, c.student_id))[:self.explain_limit]
         records = {}
@@ -242,6 +264,19 @@ class _Scores:
         self.memo: dict[tuple[str, str], float] = {}
         self.totals: dict[tuple[str, int], float] = {}
         self.full: dict[tuple[str, int, tuple[str, ...]], ScoredCandidate] = {}
+
+
+class _Lookup(NamedTuple):
+    """One lookup after its first tier (``Matcher.match_many``): what it read and decided, and
+    whether it must read the variant keys before its decision stands."""
+
+    query: Standardized
+    variants: tuple[QueryKey, ...]
+    scores: _Scores
+    found: Candidates
+    scored: list[ScoredCandidate]
+    verdict: Verdict
+    needs_variants: bool
 
 
 def _swapped(q: Standardized) -> Standardized:

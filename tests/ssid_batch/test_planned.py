@@ -17,8 +17,10 @@ from ssid.batch_write import ChunkWriter, WriteHistory
 from ssid.csvlayout import header
 from ssid.decisions import decisions_t
 from ssid.legacy import LegacyImporter, chunks, parse_chunk
-from ssid.matching import Matcher
+from ssid.matching import Matcher, query_keys, record_keys
+from ssid.matching.blocking import tiers
 from ssid.population import generate_population, generate_queries
+from ssid.records import match_record
 from ssid.store import SsidStore
 
 from .conftest import AMARA, KOFI, LENA, read_csv, row, write_csv
@@ -125,6 +127,30 @@ async def test_a_student_added_by_someone_else_after_planning_is_matched_not_iss
     assert [(r.code, r.student_id) for r in results][0] == ("MATCH", lena.student_id)
     assert results[1].code == "NEW" and results[1].student_id != lena.student_id
     assert writer.redecided == 1
+
+
+async def test_a_plan_rests_on_the_keys_its_decision_read_and_no_others(store, users, tmp_path):
+    """A row matched on its keys as given never reads its variant keys (the names swapped, the
+    day and month swapped): a student added under one of those after planning changes nothing
+    it decided, and the plan stands."""
+    async with store.write() as conn:
+        lena = await store.create_student(conn, LENA, users["sam"].actor(), request_key="slf-1")
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA)])
+    planned = await _plan(store, src)
+    plan = planned.plans[0]
+    assert (plan.code, plan.student_id) == ("MATCH", lena.student_id)
+    std = Matcher().standardize(match_record(LENA))
+    as_given, variants = tiers(query_keys(std))
+    assert {name for kind, name, _ in plan.facts if kind == "key"} == {k.key for k in as_given}
+    swapped = {**LENA, "LegalFirstName": LENA["LegalLastName"], "LegalLastName": LENA["LegalFirstName"],
+               "LegalMiddleName": "Ann", "BirthPlaceCity": "Akron"}
+    async with store.write() as conn:  # meanwhile, another child arrives under the swapped names' keys
+        await store.create_student(conn, swapped, users["sam"].actor(), request_key="slf-2")
+    swapped_keys = set(record_keys(Matcher().standardize(match_record(swapped))))
+    assert swapped_keys & {k.key for k in variants} and not swapped_keys & {k.key for k in as_given}
+    writer, results = await _apply(store, src, planned)
+    assert [(r.code, r.student_id) for r in results] == [("MATCH", lena.student_id)]
+    assert writer.redecided == 0
 
 
 def test_write_history_knows_only_what_it_kept():

@@ -84,6 +84,36 @@ def test_the_variant_keys_are_read_only_when_the_keys_as_given_match_nobody(inde
     assert (d.outcome, d.student_id) == (every_key.outcome, every_key.student_id)
 
 
+class Preparing(Recording):
+    """A source told in advance which keys its lookups will read (as the database prefetch is)."""
+
+    def __init__(self, source):
+        super().__init__(source)
+        self.prepared = []
+
+    def prepare(self, keys):
+        self.prepared.append([k.key for k in keys])
+        self.asked.append("(prepared)")
+
+
+def test_many_lookups_decide_as_one_by_one_with_every_variant_key_asked_for_at_once():
+    from ssid.population import generate_population, generate_queries
+
+    pop = generate_population(3000, seed=21)
+    index, freqs = pop.indexed()
+    records = [q.record for q in generate_queries(pop, 300, seed=22)]
+    one_by_one = [Matcher(DEFAULT_PARAMETERS, Thresholds(), index, freqs).match(r).to_json() for r in records]
+    source = Preparing(index)
+    together = Matcher(DEFAULT_PARAMETERS, Thresholds(), source, freqs).match_many(records)
+    assert [d.to_json() for d in together] == one_by_one
+    stds = [standardize(r) for r in records]
+    variants = [k.key for q, d in zip(stds, together) for k in query_keys(q)
+                if k.variant and k.key in {r.key for r in d.explanation.keys}]
+    assert variants and source.prepared == [variants]  # once, every lookup's that read them, in order
+    first_variant = min(i for i, key in enumerate(source.asked) if key in set(variants))
+    assert source.asked.index("(prepared)") < first_variant  # told before any was read
+
+
 def test_a_match_that_differs_in_a_name_reads_the_variants_before_it_stands():
     """Found at ten million students: the keys as given find another child with the same first and
     middle name, birth date and birthplace (a different surname), while the child looked up is
