@@ -359,6 +359,11 @@ async def plan(out: Path, rows: int, skip: int) -> None:
     names = header(store.catalogue)
     job = bp.PlanJob(tuple(names), None, BatchRunner(store).matcher, len(names))
     parts = [c for i, c in zip(range(skip + rows // 1000 + 1), chunks(out / BATCH, names, 1000)) if i >= skip]
+    import gc
+
+    from ssid.batch import PLANNER_GC_THRESHOLDS
+    gc.freeze()  # as a planner process runs (ssid.batch._worker_start)
+    gc.set_threshold(*PLANNER_GC_THRESHOLDS)
     async with store.engine.connect() as conn:
         await bp.plan_chunk(store, conn, parts[0], job)
         spent.clear()
@@ -389,14 +394,15 @@ def _cache(path: Path, keep: bool) -> None:
 
 
 def _record(part: str, lines: list[str]) -> None:
-    """Keep the lookup and batch parts of the ssid-scale section side by side."""
+    """Keep the lookup and batch parts of the ssid-scale section side by side, each with the
+    machine and the day it was measured on (the parts are rewritten one at a time)."""
     store = Path(__file__).with_name(".ssid_scale_parts.json")
     parts = json.loads(store.read_text()) if store.exists() else {}
-    parts[part] = lines
+    parts[part] = [f"Measured on {results.machine()}, {time.strftime('%Y-%m-%d')}.", *lines]
     store.write_text(json.dumps(parts))
-    head = [f"## SSID database at scale (issue #6)", "",
-            f"Machine: {results.machine()}; {time.strftime('%Y-%m-%d')}. The database is built by "
-            "`benchmarks/ssid_scale_bench.py build --students N --dir DIR` (synthetic population, legacy import).", ""]
+    head = ["## SSID database at scale (issue #6)", "",
+            "The database is built by `benchmarks/ssid_scale_bench.py build --students N --dir DIR` (synthetic "
+            "population, legacy import).", ""]
     body: list[str] = []
     for name in ("lookup", "lookup-postgresql", "batch"):
         if name in parts:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import pytest
+
 from sqlalchemy import event, func, select
 
 from ssid import maintenance as m
@@ -109,6 +111,39 @@ async def test_a_lookup_reads_its_candidates_with_one_statement(store, users, db
         assert reads == []  # aiosqlite's own execute_fetchall: one trip to its thread, not four
     else:
         assert len(reads) == 1
+
+
+async def test_sqlite_reads_run_on_the_connection_itself_in_its_transaction(store, users, db_url, monkeypatch):
+    """On SQLite a lookup reads through aiosqlite's sqlite3 connection directly, not by a trip to
+    its thread: the same decision, and within a write transaction it sees that transaction's
+    own uncommitted students, as any statement on the connection does."""
+    import aiosqlite
+
+    import ssid.db.candidates as candidates
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL reads through asyncpg")
+    await create(store, {**AMARA, "LegalFirstName": "Adaeze"})  # her twin, committed
+    trips: list[str] = []
+    fetchall = aiosqlite.Connection.execute_fetchall
+
+    def counted(self, sql, parameters=None):
+        trips.append(sql)
+        return fetchall(self, sql, parameters)
+
+    monkeypatch.setattr(aiosqlite.Connection, "execute_fetchall", counted)
+    answers = {}
+    for direct in (True, False):
+        monkeypatch.setattr(candidates, "DIRECT_READS", direct)
+        trips.clear()
+        async with store.write() as conn:
+            amara = await store.create_student(conn, AMARA, users["sam"].actor(), request_key=f"slf-{direct}")
+            d = await match(conn, Matcher(), match_record(AMARA))
+            await conn.rollback()
+        assert (d.outcome, d.student_id) == (Outcome.MATCH, amara.student_id)  # not yet committed, yet found
+        assert bool(trips) != direct  # the thread is asked only when the reads are not direct
+        answers[direct] = d.to_json().replace(amara.student_id, "AMARA")
+    assert answers[True] == answers[False]
 
 
 async def test_a_lookup_reads_the_variant_keys_only_when_the_keys_as_given_match_nobody(store, users, db_url):
