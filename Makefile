@@ -31,4 +31,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build ssid/matching/*.so *__mypyc*.so
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build ssid/matching/*.so ssid/matching/compiled.json *__mypyc*.so
