@@ -212,6 +212,12 @@ class CandidateRow:
     version: int
     record: Standardized
 
+    def __init__(self, student_id: str, version: int, record: Standardized) -> None:
+        # written out, not generated (``native``: hot constructors)
+        object.__setattr__(self, "student_id", student_id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "record", record)
+
     def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
         return reduce_frozen(self)
 

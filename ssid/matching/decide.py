@@ -96,6 +96,19 @@ class ScoredCandidate:
     found_by: tuple[str, ...] = ()
     names_swapped: bool = False
 
+    def __init__(self, student_id: str, version: int, weight: float, confidence: float,
+                 fields: tuple[FieldScore, ...], conflicts: tuple[str, ...] = (), found_by: tuple[str, ...] = (),
+                 names_swapped: bool = False) -> None:
+        # written out, not generated (``native``: hot constructors)
+        object.__setattr__(self, "student_id", student_id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "confidence", confidence)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "conflicts", conflicts)
+        object.__setattr__(self, "found_by", found_by)
+        object.__setattr__(self, "names_swapped", names_swapped)
+
     def field_weights(self) -> dict[str, float]:
         return {f.field: f.weight for f in self.fields}
 

@@ -12,6 +12,13 @@ digests of the sources it was compiled from (``MANIFEST``; not file times, which
 wheel or a checkout sets as it pleases): when any source differs, when only some modules are
 compiled, or when ``SLF_PURE_PYTHON`` is set, every one of them is imported from its source
 (all or none: the compiled modules call each other directly, not through Python's imports).
+
+Hot constructors: mypyc leaves a dataclass's generated ``__init__`` interpreted, and a frozen
+one sets every field through ``object.__setattr__``: building a candidate's 21-field
+``Standardized`` cost 2.5 µs, most of decoding it. The classes built once per candidate write
+their ``__init__`` out (``object.__setattr__`` per field, which mypyc compiles to a plain store,
+and which Python runs as the generated one does): about ten times as fast compiled, the same
+object either way. ``tests/ssid_matching/test_native.py`` checks each against its fields.
 """
 
 from __future__ import annotations

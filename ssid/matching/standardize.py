@@ -117,6 +117,34 @@ class Standardized:
     building: str
     raw: StudentRecord = field(compare=False)
 
+    def __init__(self, first: str, middle: str, last: str, suffix: str, first_key: str, middle_key: str,
+                 last_key: str, first_canonical: tuple[str, ...], first_phonetic: str, last_phonetic: str,
+                 last_token_phonetics: tuple[str, ...], birth_date: date | None, gender: str, birth_city: str,
+                 race_ethnicity: str, native_language: str, ssn: str, mothers_maiden_name: str, district: str,
+                 building: str, raw: StudentRecord) -> None:
+        # written out, not generated (``native``: hot constructors)
+        object.__setattr__(self, "first", first)
+        object.__setattr__(self, "middle", middle)
+        object.__setattr__(self, "last", last)
+        object.__setattr__(self, "suffix", suffix)
+        object.__setattr__(self, "first_key", first_key)
+        object.__setattr__(self, "middle_key", middle_key)
+        object.__setattr__(self, "last_key", last_key)
+        object.__setattr__(self, "first_canonical", first_canonical)
+        object.__setattr__(self, "first_phonetic", first_phonetic)
+        object.__setattr__(self, "last_phonetic", last_phonetic)
+        object.__setattr__(self, "last_token_phonetics", last_token_phonetics)
+        object.__setattr__(self, "birth_date", birth_date)
+        object.__setattr__(self, "gender", gender)
+        object.__setattr__(self, "birth_city", birth_city)
+        object.__setattr__(self, "race_ethnicity", race_ethnicity)
+        object.__setattr__(self, "native_language", native_language)
+        object.__setattr__(self, "ssn", ssn)
+        object.__setattr__(self, "mothers_maiden_name", mothers_maiden_name)
+        object.__setattr__(self, "district", district)
+        object.__setattr__(self, "building", building)
+        object.__setattr__(self, "raw", raw)
+
     @property
     def first_tokens(self) -> tuple[str, ...]:
         return tuple(self.first_key.split())

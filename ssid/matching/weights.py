@@ -188,6 +188,13 @@ class FieldScore:
     weight: float
     tf_adjustment: float = 0.0
 
+    def __init__(self, field: str, level: str, weight: float, tf_adjustment: float = 0.0) -> None:
+        # written out, not generated (``native``: hot constructors)
+        object.__setattr__(self, "field", field)
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "tf_adjustment", tf_adjustment)
+
     def __reduce__(self) -> tuple[Any, ...]:  # pickled as a constructor call (pickled.py)
         return reduce_frozen(self)
 

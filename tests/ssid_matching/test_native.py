@@ -6,6 +6,8 @@ decided in a process running each build, give the same JSON explanations, byte f
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import importlib.machinery
 import json
 import os
@@ -154,3 +156,41 @@ def test_a_matcher_and_its_decisions_survive_pickling():
     decision = matcher.match(query)
     assert copy.match(query).to_json() == decision.to_json()
     assert pickle.loads(pickle.dumps(decision)).to_json() == decision.to_json()
+
+
+def _written_out_inits() -> list[tuple[str, ast.ClassDef]]:
+    out = []
+    for name in native.COMPILED:
+        tree = ast.parse((ROOT / "ssid" / "matching" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.ClassDef) and any("dataclass" in ast.unparse(d) for d in node.decorator_list)
+                    and any(isinstance(b, ast.FunctionDef) and b.name == "__init__" for b in node.body)):
+                out.append((f"{name}.{node.name}", node))
+    return out
+
+
+def test_every_written_out_init_takes_and_sets_its_dataclass_fields_in_order_with_their_defaults():
+    """A hand-written ``__init__`` (``native``: hot constructors) replaces the generated one, so
+    a field added to the class but not to it would be left unset, or set with another default."""
+    classes = _written_out_inits()
+    assert {"standardize.Standardized", "blocking.CandidateRow", "decide.ScoredCandidate",
+            "weights.FieldScore"} <= {name for name, _ in classes}
+    for name, cls in classes:
+        declared = [(b.target.id, ast.unparse(b.value) if b.value is not None else None)
+                    for b in cls.body if isinstance(b, ast.AnnAssign) and isinstance(b.target, ast.Name)]
+        declared = [(f, None if d is not None and d.startswith("field(") and "default" not in d else d)
+                    for f, d in declared]
+        init = next(b for b in cls.body if isinstance(b, ast.FunctionDef) and b.name == "__init__")
+        args = [a.arg for a in init.args.args[1:]]
+        defaults = [None] * (len(args) - len(init.args.defaults)) + [ast.unparse(d) for d in init.args.defaults]
+        assert list(zip(args, defaults)) == declared, name
+        sets = [ast.unparse(s.value) for s in init.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)]
+        assert sets == [f"object.__setattr__(self, {f!r}, {f})" for f, _ in declared], name
+
+
+def test_written_out_inits_build_equal_frozen_objects():
+    std = Matcher().standardize(StudentRecord(first_name="Ana", last_name="Díaz", birth_date="2011-02-03"))
+    again = type(std)(**{f.name: getattr(std, f.name) for f in dataclasses.fields(std)})
+    assert again == std and hash(again) == hash(std) and again.raw == std.raw
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        again.first = "X"  # type: ignore[misc]
