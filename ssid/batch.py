@@ -59,7 +59,7 @@ from .config import Settings
 from .csvlayout import LayoutError, header
 from .db.engine import bound_wal
 from .db.schema import students_t
-from .legacy import Chunk, chunks, scan
+from .legacy import Chunk, chunks, quiet_gc, scan
 from .matching import Matcher
 from .pool import in_order
 from .store import Refused, SsidStore
@@ -179,7 +179,7 @@ class BatchRunner:
                                initargs=(url, self.store.settings, job), ahead=self.workers * 2)
         else:
             planned = self._here(parts, job)
-        with atomic_write(out, encoding="utf-8", newline="") as f:
+        with quiet_gc(), atomic_write(out, encoding="utf-8", newline="") as f:
             w = csv.writer(f, lineterminator="\r\n")
             w.writerow(header(self.store.catalogue, output=True))
             async for chunk in planned:

@@ -35,6 +35,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -310,6 +311,18 @@ def _quiet_gc() -> None:
     """Collect the young generation less often: a bulk load allocates millions of short-lived
     containers, and with the default thresholds a quarter of the time goes to the collector."""
     gc.set_threshold(100_000, 50, 100)
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """``_quiet_gc`` while a bulk job runs in this process (a load, a batch file's writer), then
+    the thresholds as they were: the process may be a server with other work."""
+    threshold = gc.get_threshold()
+    _quiet_gc()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def new_job_id(now: float) -> str:
@@ -593,9 +606,7 @@ class LegacyImporter:
                    staged=staged)
         report = ImportReport(job.job_id)
         parts = chunks(path, header(catalogue), min(PREPARE_ROWS, self.chunk_size))
-        threshold = gc.get_threshold()
-        _quiet_gc()
-        try:
+        with quiet_gc():
             if self.workers >= 1 and ":memory:" not in str(self.store.engine.url):
                 batches = self._in_workers(parts, job)
             else:
@@ -610,8 +621,6 @@ class LegacyImporter:
                     group = []
             if group:
                 await self._write(group, job, report, progress, total)
-        finally:
-            gc.set_threshold(*threshold)
         if staged:
             log.info("legacy import %s: indexing the blocking keys of %d students", job.job_id, report.loaded)
             async with self.store.write() as conn:
