@@ -360,14 +360,15 @@ async def plan(out: Path, rows: int, skip: int) -> None:
     names = header(store.catalogue)
     job = bp.PlanJob(tuple(names), None, BatchRunner(store).matcher, len(names))
     parts = [c for i, c in zip(range(skip + rows // 1000 + 1), chunks(out / BATCH, names, 1000)) if i >= skip]
-    from ssid.batch import collect_after, planner_gc
-    planner_gc()  # as a planner process runs (ssid.batch._worker_start)
+    from ssid.batch import PlannerGc
+    collector = PlannerGc()  # as a planner process runs (ssid.batch._worker_start, _worker_plan)
     async with store.engine.connect() as conn:
-        collect_after(await bp.plan_chunk(store, conn, parts[0], job))
+        await bp.plan_chunk(store, conn, parts[0], job)
         spent.clear()
         t, cpu = time.perf_counter(), time.process_time()
         for part in parts[1:]:
-            collect_after(await bp.plan_chunk(store, conn, part, job))
+            collector.before_chunk()
+            await bp.plan_chunk(store, conn, part, job)
         n = 1000 * (len(parts) - 1)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     await store.close()

@@ -115,13 +115,38 @@ _EXPLANATION_KEYS = frozenset({"outcome", "student_id", "reason", "returned", "q
                                "parameters_version"})
 
 
+def _masked_record(record: Mapping[str, Any]) -> Any:
+    """``masked(record)`` for a record of an explanation, which is itself when it holds no SSN:
+    the common case, told without building a copy (a lookup's explanation holds seven records).
+    A record with an SSN or of any other shape than field values and lists of them is masked."""
+    if type(record) is not dict:
+        return masked(record)
+    for k, v in record.items():
+        kind = type(v)
+        if kind is str:
+            if v and (v.startswith("SSN|") or k in _SSN_KEYS):
+                return masked(record)
+        elif kind is list:
+            for x in v:
+                if type(x) is not str or x.startswith("SSN|"):
+                    return masked(record)
+        elif kind in _SCALARS:
+            if v is not None and k in _SSN_KEYS:
+                return masked(record)
+        else:
+            return masked(record)
+        if type(k) is not str:
+            return masked(record)
+    return record
+
+
 def _masked_explanation(d: Mapping[str, Any]) -> dict[str, Any]:
     """``masked(d)`` for a matcher explanation, walking only the parts that can hold an SSN (a
     batch file stores one explanation per row; the rest is field scores and thresholds)."""
     out = dict(d)
-    out["query"] = masked(d["query"])
-    out["standardized"] = masked(d["standardized"])
-    out["candidate_records"] = {sid: masked(r) for sid, r in d["candidate_records"].items()}
+    out["query"] = _masked_record(d["query"])
+    out["standardized"] = _masked_record(d["standardized"])
+    out["candidate_records"] = {sid: _masked_record(r) for sid, r in d["candidate_records"].items()}
     out["keys"] = [masked(k) if k["key"].startswith("SSN|") else k for k in d["keys"]]
     out["candidates"] = [masked(c) if any(k.startswith("SSN|") for k in c["found_by"]) else c
                          for c in d["candidates"]]

@@ -255,3 +255,39 @@ async def test_a_file_of_one_chunk_starts_no_planner_processes(store, tmp_path, 
     three = write_csv(tmp_path / "three.csv", store, [row(store, LENA), row(store, AMARA), row(store, KOFI)])
     with pytest.raises(AssertionError, match="planner processes started"):
         await BatchRunner(store, user="ann", workers=2, chunk_rows=2).run(three, tmp_path / "out3.csv")
+
+
+def test_a_planner_collects_the_last_chunks_cycles_before_the_next_and_everything_every_64th():
+    import gc
+    import weakref
+
+    from ssid.batch import PlannerGc
+
+    class Node:
+        pass
+
+    def cycle() -> tuple[Node, weakref.ref]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return a, weakref.ref(a)
+
+    was_enabled = gc.isenabled()
+    try:
+        collector = PlannerGc()
+        assert not gc.isenabled()  # nothing is collected while a chunk is planned
+        held, old = cycle()  # alive across chunks, as a cache entry is, then dropped
+        gc.collect(1)
+        gc.collect(1)  # now in the oldest generation, which the pass before a chunk does not walk
+        young = cycle()[1]  # garbage as soon as made, as a chunk's leftovers are
+        del held
+        collector.before_chunk()  # chunk 1: the young generations
+        assert young() is None and old() is not None
+        for _ in range(PlannerGc.FULL_EVERY - 2):
+            collector.before_chunk()
+        assert old() is not None
+        collector.before_chunk()  # chunk 64: a full pass
+        assert old() is None
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()

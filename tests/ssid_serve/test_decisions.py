@@ -80,6 +80,21 @@ def test_masking_covers_every_explanation_as_the_plain_rule_does():
     assert masked(odd)["SsN"] == "*****6789" and masked(odd)[7][0] == "SSN|*****4321"
 
 
+def test_a_record_without_an_ssn_is_kept_and_any_other_is_masked_as_the_plain_rule_does():
+    from ssid.decisions import _masked_record
+
+    plain = {"first": "ANA", "last": "RUIZ", "first_canonical": ["ANA", "ANNA"], "ssn": "", "middle": None,
+             "version": None}
+    assert _masked_record(plain) is plain  # nothing to mask: no copy
+    odd = [{**plain, "ssn": "123-45-6789"}, {**plain, "SSN": 123456789}, {**plain, "Ssn": 0},
+           {**plain, "last": "SSN|123456789"}, {**plain, "first_canonical": ["ANA", "SSN|123456789"]},
+           {**plain, "first_canonical": ["ANA", {"ssn": "123456789"}]}, {**plain, "extra": {"SsN": "987654321"}},
+           {**plain, 7: "x"}, {**plain, "n": 3}, ["SSN|123456789"]]
+    for record in odd:
+        assert _masked_record(record) == plain_masked(record)
+    assert "123456789" not in json.dumps([_masked_record(r) for r in odd[:7]])
+
+
 def test_plain_text_and_missing_explanations():
     assert json.loads(decision_row("api", "error", decided_at=1, explanation="bad birth date")["explanation"]) == {
         "text": "bad birth date"}
