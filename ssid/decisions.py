@@ -122,20 +122,17 @@ def _masked_record(record: Mapping[str, Any]) -> Any:
     if type(record) is not dict:
         return masked(record)
     for k, v in record.items():
+        if type(k) is not str or (k in _SSN_KEYS and v not in (None, "")):
+            return masked(record)
         kind = type(v)
         if kind is str:
-            if v and (v.startswith("SSN|") or k in _SSN_KEYS):
+            if v.startswith("SSN|"):
                 return masked(record)
         elif kind is list:
             for x in v:
                 if type(x) is not str or x.startswith("SSN|"):
                     return masked(record)
-        elif kind in _SCALARS:
-            if v is not None and k in _SSN_KEYS:
-                return masked(record)
-        else:
-            return masked(record)
-        if type(k) is not str:
+        elif kind not in _SCALARS:
             return masked(record)
     return record
 

@@ -89,10 +89,11 @@ def test_a_record_without_an_ssn_is_kept_and_any_other_is_masked_as_the_plain_ru
     odd = [{**plain, "ssn": "123-45-6789"}, {**plain, "SSN": 123456789}, {**plain, "Ssn": 0},
            {**plain, "last": "SSN|123456789"}, {**plain, "first_canonical": ["ANA", "SSN|123456789"]},
            {**plain, "first_canonical": ["ANA", {"ssn": "123456789"}]}, {**plain, "extra": {"SsN": "987654321"}},
-           {**plain, 7: "x"}, {**plain, "n": 3}, ["SSN|123456789"]]
+           {**plain, "ssn": ["123456789"]}, {**plain, "sSn": []}, {**plain, 7: "x"}, {**plain, "n": 3},
+           ["SSN|123456789"]]
     for record in odd:
         assert _masked_record(record) == plain_masked(record)
-    assert "123456789" not in json.dumps([_masked_record(r) for r in odd[:7]])
+    assert "123456789" not in json.dumps([_masked_record(r) for r in odd[:8]])
 
 
 def test_plain_text_and_missing_explanations():
