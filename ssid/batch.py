@@ -271,7 +271,7 @@ class PlannerGc:
 
     def before_chunk(self) -> None:
         self.chunks += 1
-        gc.collect() if self.chunks % self.FULL_EVERY == 0 else gc.collect(1)
+        gc.collect(2 if self.chunks % self.FULL_EVERY == 0 else 1)
 
 
 def _worker_start(url: str, settings: Settings, job: PlanJob) -> None:
