@@ -75,43 +75,63 @@ def placeholders(conn, n: int) -> list[str]:
             for i in range(n)]
 
 
-#: a SQLite write-ahead log larger than this is checkpointed and truncated by ``bound_wal``
+#: a SQLite write-ahead log longer than this is checkpointed and started again by ``bound_wal``
 WAL_LIMIT_BYTES = 256 << 20
 
 
 async def bound_wal(engine: AsyncEngine, limit: int = WAL_LIMIT_BYTES) -> bool:
-    """Checkpoint a SQLite database's WAL into the database and truncate it, once it is over ``limit``.
+    """Checkpoint a SQLite database's WAL into the database and start the log again from its
+    beginning, once the log is longer than ``limit``.
 
     Why: SQLite rewinds its WAL only when no reader still uses it. A long batch has a planner
     reading at every moment, so the log never rewinds and grows by every page the writer
     changes: at ten million students about 50 KB a row, 17 GB a third of the way through a
-    1-million-row file, until the disk is full. A TRUNCATE checkpoint waits (``busy_timeout``)
-    for the readers of the moment to finish, copies the log in and empties it. Returns whether
-    it ran and completed; a checkpoint that could not complete is logged and tried again next
-    time. Does nothing on PostgreSQL or below the limit."""
+    1-million-row file, until the disk is full. A RESTART checkpoint waits (``busy_timeout``)
+    for the readers of the moment to finish and copies the log in; the next write then starts
+    the log again at its beginning. The file keeps its size (about ``limit``) rather than being
+    truncated: a truncated log grows again from nothing, and every page appended to a file costs
+    the kernel a new block and a zeroed page-cache page, a fifth of the batch writer's time at ten
+    million students (``perf``; ``benchmarks/RESULTS.md``). The log's length is read from SQLite
+    (a PASSIVE checkpoint, which the writer's own commits run anyway), not from the file's size.
+    Returns whether it ran and completed; a checkpoint that could not complete is logged and
+    tried again next time. Does nothing on PostgreSQL or below the limit."""
     if engine.dialect.name != "sqlite":
         return False
     db = make_url(str(engine.url)).database
-    if not db or db == ":memory:":
-        return False
-    try:
-        size = Path(f"{db}-wal").stat().st_size
-    except FileNotFoundError:
-        return False
-    if size <= limit:
+    if not db or db == ":memory:" or not Path(f"{db}-wal").exists():
         return False
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
+        raw = (await conn.get_raw_connection()).driver_connection
         # on the driver's own connection: through SQLAlchemy the pragma would run inside a transaction
-        cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        busy, frames, done = await cursor.fetchone()
-        await cursor.close()
+        busy, frames, done = await _checkpoint(raw, "PASSIVE")  # frames: the log's length since it last rewound
+        frame = await _pragma(raw, "PRAGMA page_size") + WAL_FRAME_HEADER
+        if frames * frame <= limit:
+            return False
+        busy, frames, done = await _checkpoint(raw, "RESTART")
     if busy:
         log.warning("SQLite WAL of %d MB could not be checkpointed (readers busy; %d of %d pages copied); "
-                    "trying again after the next write", size >> 20, done, frames)
+                    "trying again after the next write", frames * frame >> 20, done, frames)
         return False
-    log.info("SQLite WAL of %d MB checkpointed into the database and truncated", size >> 20)
+    log.info("SQLite WAL of %d MB checkpointed into the database; it is written again from its start",
+             frames * frame >> 20)
     return True
+
+
+#: bytes before each page in a SQLite WAL frame
+WAL_FRAME_HEADER = 24
+
+
+async def _pragma(raw, sql: str):
+    """The first row of a pragma on a driver connection (its only value, when it has one)."""
+    cursor = await raw.execute(sql)
+    row = await cursor.fetchone()
+    await cursor.close()
+    return row[0] if len(row) == 1 else tuple(row)
+
+
+async def _checkpoint(raw, mode: str) -> tuple[int, int, int]:
+    """(busy, frames in the log, frames checkpointed) after ``PRAGMA wal_checkpoint(mode)``."""
+    return await _pragma(raw, f"PRAGMA wal_checkpoint({mode})")
 
 
 def safe_url(url: str) -> str:
