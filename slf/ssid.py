@@ -98,6 +98,7 @@ def ssid() -> None:
     slf ssid show ID                    a student: attributes, status, deactivation, history
     slf ssid modify / deactivate / reactivate   maintenance (audited, nothing deleted)
     slf ssid audit [--id ID]            the append-only audit trail
+    slf ssid decisions [--key K|--job J] each decision made, with the matcher's explanation
     slf ssid user ...                   users, roles, limits on forcing new IDs
     slf ssid poll --slf-db URL          answer the Student Resolver's requests (SLF tables)
     slf ssid batch IN.csv --out OUT.csv one result per row: MATCH NEW POTENTIAL VALID MISMATCH INACTIVE REJECTED
@@ -329,6 +330,43 @@ def audit_cmd(config_path: Path | None, database: str | None, student_id: str | 
                    f"district {r.user_district or '—'} job {r.batch_job_id or '—'}"
                    + (f" [{', '.join(flags)}]" if flags else "") + (f"  {change}" if change else "")
                    + (f"  ({json.dumps(r.detail)})" if r.detail and r.change_type not in ("LEGACY_IMPORT",) else ""))
+
+
+@ssid.command("decisions")
+@_db_options
+@click.option("--key", "request_key", default=None, help="Only this request: an SLF TransactionId, a batch row's key "
+                                                          "(batch:<file>:<row>), an API Idempotency-Key.")
+@click.option("--job", "correlation_id", default=None, help="Only this batch job id (or SLF batch, API Correlation-Id).")
+@click.option("--id", "student_id", default=None, help="Only decisions that returned this student ID.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="At most this many (the newest).")
+@click.option("--explain", is_flag=True, help="Print each decision's explanation (JSON, SSNs masked).")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, explanations included.")
+def decisions_cmd(config_path: Path | None, database: str | None, request_key: str | None,
+                  correlation_id: str | None, student_id: str | None, limit: int, explain: bool, as_json: bool) -> None:
+    """Decisions made (oldest first): time, channel, outcome, student, request; the explanation
+    stored with each (long ones are stored compressed: read them here, not with SQL)."""
+    from ssid import decisions
+
+    async def work(store):
+        async with store.read() as conn:
+            return await decisions.find(conn, request_key=request_key, correlation_id=correlation_id,
+                                        student_id=student_id, limit=limit)
+
+    rows = _run(_obj(config_path, database), work)
+    rows.reverse()
+    if not rows:
+        click.echo("no decisions")
+        return
+    for r in rows:
+        if as_json:
+            click.echo(json.dumps(r, sort_keys=True))
+            continue
+        took = "" if r["received_at"] is None else f" in {r['decided_at'] - r['received_at']:.3f} s"
+        click.echo(f"{r['id']:>7} {_when(r['decided_at'])} {r['kind']:<5} {r['outcome']:<10} "
+                   f"{r['student_id'] or '—':<10} request {r['request_key'] or '—'} job {r['correlation_id'] or '—'}"
+                   + took)
+        if explain and r["explanation"] is not None:
+            click.echo(json.dumps(r["explanation"], indent=1, sort_keys=True))
 
 
 # ---- maintenance ----

@@ -30,7 +30,7 @@ from .batch_rows import (
 from .catalogue import GENERATE, RETRIEVE, Catalogue
 from .csvlayout import Row
 from .db.candidates import PrefetchedSource, prefetched, slices, stored_records
-from .decisions import EncodedJson, explanation_json
+from .decisions import PackedJson, explanation_json, packed
 from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
 from .legacy import Chunk, RowProblem, parse_chunk
@@ -61,7 +61,7 @@ class Plan(NamedTuple):
     message: str = ""
     facts: tuple[Fact, ...] = ()
     version: Version | None = None  # NEW: the first version; MATCH: an alias to remember (None: known)
-    explanation: str | None = None  # the matcher's explanation (JSON), when a lookup was made
+    explanation: str | PackedJson | None = None  # the matcher's explanation (JSON; compressed when long), if looked up
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
     for r, std, district, building, decision in decided:
         # the facts are the keys the decision read (a variant key it never read is none of them)
         facts: list[Fact] = [("key", k.key, source.sizes.get(k.key, 0)) for k in decision.explanation.keys]
-        explanation = EncodedJson(explanation_json(decision)) if job.explain else None
+        explanation = packed(explanation_json(decision)) if job.explain else None
         if decision.outcome == Outcome.MATCH and decision.student_id:
             sid = decision.student_id
             stored = records.get(sid, [])

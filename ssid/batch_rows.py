@@ -19,7 +19,7 @@ from .catalogue import GENERATE, MATCH_FIELDS, RETRIEVE, Problem, problems_summa
 from .csvlayout import Row, parse_datetime
 from .db.candidates import match
 from .db.schema import ACTIVE
-from .decisions import EncodedJson, explanation_json
+from .decisions import PackedJson, explanation_json, packed
 from .ids import clean_id
 from .legacy import MAX_USER_DEFINED
 from .matching import Decision, Matcher, Outcome, StudentRecord
@@ -41,7 +41,7 @@ class RowResult:
     code: str
     student_id: str | None
     message: str
-    explanation: str | None = None  # the matcher's explanation (JSON, SSN masked) when it was asked
+    explanation: str | PackedJson | None = None  # the matcher's explanation (JSON, SSN masked; compressed when long)
 
 
 def match_message(decision: Decision) -> str:
@@ -116,7 +116,7 @@ async def decide_record(store: SsidStore, conn: AsyncConnection, matcher: Matche
     if not checked.ok:
         return RowResult(REJECTED, None, problems_message(checked.problems, RETRIEVE))
     decision = await match(conn, matcher, match_record(checked.values, district, building))
-    why = EncodedJson(explanation_json(decision))
+    why = packed(explanation_json(decision))
     if decision.outcome == Outcome.MATCH and decision.student_id:
         sid = await store.active_id(decision.student_id, conn) or decision.student_id
         try:

@@ -21,16 +21,17 @@ among them keeps its m, and the measured levels share what the kept ones leave.
 from __future__ import annotations
 
 import json
+import zlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from .atomic import atomic_write
 from .db.schema import ACTIVE, aliases_t, students_t
-from .decisions import decisions_t
+from .decisions import decisions_t, stored_explanation
 from .matching import Parameters, Standardized
 from .matching.compare import FIELD_LEVELS
 from .matching.estimate import Vector, estimate_m_em, vector
@@ -70,13 +71,14 @@ async def decision_vectors(store, limit: int) -> list[Vector]:
     """The comparison vectors (field levels, MISSING left out) of the candidates shown in the
     newest ``limit`` stored decisions that the matcher explained."""
     out: list[Vector] = []
-    q = (select(decisions_t.c.explanation).where(decisions_t.c.explanation.is_not(None))
-         .order_by(decisions_t.c.id.desc()).limit(limit))
+    d_ = decisions_t.c
+    q = (select(d_.explanation, d_.explanation_z).where(or_(d_.explanation.is_not(None), d_.explanation_z.is_not(None)))
+         .order_by(d_.id.desc()).limit(limit))
     async with store.read() as conn:
-        for (text,) in (await conn.execute(q)).all():
+        for row in (await conn.execute(q)).mappings().all():
             try:
-                d = json.loads(text)
-            except ValueError:
+                d = stored_explanation(row)
+            except (ValueError, zlib.error):  # not JSON (or not zlib): nothing to learn from
                 continue
             candidates = d.get("candidates") if isinstance(d, dict) else None
             for c in candidates if isinstance(candidates, list) else ():

@@ -23,7 +23,9 @@ once at ten million students. Migration 9 gives each year + names (YLF) key row 
 and day its rule compares (``ssid.matching.blocking``), read from the alias it indexes; a row
 left without one (no birth date) is always read, as before. Migration 10 takes deactivated
 students out of the lookup index, which from then on holds active students only
-(``ssid.db.lookup_index``), so lookups no longer check each candidate's status.
+(``ssid.db.lookup_index``), so lookups no longer check each candidate's status. Migration 11
+gives the decisions a column for explanations stored compressed (``ssid.decisions``); those
+already stored stay as they are.
 """
 
 from __future__ import annotations
@@ -179,6 +181,16 @@ async def _v10(conn: AsyncConnection) -> None:
     log.info("SSID database: %d lookup-index rows of %d deactivated students removed", removed, len(gone))
 
 
+async def _v11(conn: AsyncConnection) -> None:
+    """``ssid_decisions.explanation_z``: a long explanation stored compressed (``ssid.decisions``)."""
+    from ..decisions import decisions_t
+
+    columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(decisions_t.name)})
+    if "explanation_z" not in columns:  # (a database created at this version has it from migration 5)
+        kind = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+        await conn.exec_driver_sql(f"ALTER TABLE {decisions_t.name} ADD COLUMN explanation_z {kind}")
+
+
 #: the birth date is element ``at`` of the alias's ``std`` list (``ssid.records.std_json``), "YYYY-MM-DD"
 _MONTH_DAY_SQL = {
     "sqlite": "UPDATE ssid_block_keys SET month_day = (SELECT CAST(substr(d, 6, 2) AS INTEGER) * 100 "
@@ -208,6 +220,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "month or day", _v9),
     Migration(10, "the lookup index holds active students only: deactivated students' blocking keys taken out, "
                   "so lookups read candidates without checking each one's status", _v10),
+    Migration(11, "decisions: long explanations stored compressed", _v11),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -57,8 +57,8 @@ def test_the_ssid_group_is_installed_and_no_longer_planned():
 
 
 def test_every_command_takes_config_and_db():
-    for args in (["init"], ["import-legacy"], ["show"], ["modify"], ["deactivate"], ["audit"], ["catalogue"],
-                 ["reserve"], ["reactivate", "request"], ["reactivate", "approve"], ["reactivate", "list"],
+    for args in (["init"], ["import-legacy"], ["show"], ["modify"], ["deactivate"], ["audit"], ["decisions"],
+                 ["catalogue"], ["reserve"], ["reactivate", "request"], ["reactivate", "approve"], ["reactivate", "list"],
                  ["user", "add"], ["user", "list"], ["user", "limit"]):
         out = CliRunner().invoke(main, ["ssid", *args, "--help"])
         assert out.exit_code == 0 and "--config" in out.output and "--db" in out.output, args
@@ -196,3 +196,23 @@ def test_reserve_records_ids_as_used(db, tmp_path):
     out = slf("reserve", str(f), "--kind", "retired", db=db)
     assert out.exit_code == 0 and "2 ID(s) recorded as retired" in out.output
     assert "recorded as a retired ID" in slf("show", "AB0000001", db=db).output
+
+
+def test_decisions_shows_each_decision_with_its_explanation(db, tmp_path):
+    """A lookup's explanation is stored compressed; `slf ssid decisions` reads it back (SSN masked)."""
+    first = legacy_file(tmp_path / "first.csv", [{"StudentID": "", "SSN": "123-45-6789"}])
+    again = legacy_file(tmp_path / "again.csv", [{"StudentID": "", "SSN": "123-45-6789", "UserDefined": "again"}])
+    for src in (first, again):
+        out = slf("batch", str(src), "--out", str(tmp_path / f"{src.stem}.out.csv"), "--workers", "0", db=db)
+        assert out.exit_code == 0, out.output
+    out = slf("decisions", "--json", db=db)
+    assert out.exit_code == 0, out.output
+    new, match = [json.loads(line) for line in out.output.splitlines()]
+    assert (new["kind"], new["outcome"], match["outcome"]) == ("batch", "new", "match")
+    assert match["student_id"] == new["student_id"] and match["explanation"]["student_id"] == new["student_id"]
+    assert match["explanation"]["query"]["ssn"] == "*****6789" and "123-45-6789" not in out.output
+    assert {c["student_id"] for c in match["explanation"]["candidates"]} == {new["student_id"]}
+    one = slf("decisions", "--key", match["request_key"], "--explain", db=db)
+    assert one.exit_code == 0, one.output
+    assert f"batch match      {new['student_id']}" in one.output and '"candidates_scored": 1' in one.output
+    assert "no decisions" in slf("decisions", "--job", "batch-none", db=db).output

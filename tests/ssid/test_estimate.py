@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from slf.cli import main
 from ssid.config import load
+from ssid.decisions import explanation_text
 from ssid.matching import DEFAULT_PARAMETERS
 from ssid.population import generate_population
 from tests.ssid_batch.synth import layout_row, write_layout
@@ -98,7 +99,8 @@ def test_decisions_made_with_the_estimated_file_record_its_version(db, tmp_path)
                                     str(conf), "--db", str(work), "--user", "u1", "--workers", "0"])
     assert out.exit_code == 0, out.output
     with sqlite3.connect(work) as conn:
-        stored = [json.loads(e) for (e,) in conn.execute("SELECT explanation FROM ssid_decisions WHERE kind = 'batch'")]
+        stored = [json.loads(explanation_text(text, packed)) for text, packed in conn.execute(
+            "SELECT explanation, explanation_z FROM ssid_decisions WHERE kind = 'batch'")]
     assert len(stored) == 1 and stored[0]["parameters_version"] == "ohio-2027-1"
 
 

@@ -86,7 +86,7 @@ async def test_migration_10_takes_out_students_deactivated_before_it(store, user
     found, expected = await indexed_rows(store, twin.student_id)
     assert found == expected > 0
     applied = await store.migrate()
-    assert [a.split(":")[0] for a in applied] == ["10"]
+    assert [a.split(":")[0] for a in applied] == ["10", "11"]  # 11 finds its column there already
     assert await indexed_rows(store, twin.student_id) == (0, expected)
     assert (await indexed_rows(store, amara.student_id))[0] > 0
     d = await lookup(store, TWIN)

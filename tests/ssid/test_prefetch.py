@@ -211,6 +211,7 @@ MIGRATION_9 = ("9: birth month and day on each year + names blocking key, which 
                "month or day")
 MIGRATION_10 = ("10: the lookup index holds active students only: deactivated students' blocking keys taken out, "
                 "so lookups read candidates without checking each one's status")
+MIGRATION_11 = "11: decisions: long explanations stored compressed"
 
 
 async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db_url):
@@ -230,7 +231,7 @@ async def test_migrations_7_and_8_index_what_the_prefetch_reads(store, users, db
         await conn.execute(delete(version_t).where(version_t.c.version >= 7))
     assert await store.migrate() == ["7: index of each student's status by ID, read for every lookup candidate",
                                      "8: index of each alias's standardised record by student, read for every "
-                                     "lookup candidate", MIGRATION_9, MIGRATION_10]
+                                     "lookup candidate", MIGRATION_9, MIGRATION_10, MIGRATION_11]
     assert await store.migrate() == []
     async with store.read() as conn:
         if db_url.startswith("sqlite"):
@@ -267,7 +268,7 @@ async def test_migration_9_gives_year_and_names_keys_their_birth_month_and_day(s
     async with store.write() as conn:
         await conn.execute(text("ALTER TABLE ssid_block_keys DROP COLUMN month_day"))
         await conn.execute(delete(version_t).where(version_t.c.version >= 9))
-    assert await store.migrate() == [MIGRATION_9, MIGRATION_10]
+    assert await store.migrate() == [MIGRATION_9, MIGRATION_10, MIGRATION_11]
     async with store.read() as conn:
         got = sorted((await conn.execute(select(block_keys_t.c.key, block_keys_t.c.student_id,
                                                 block_keys_t.c.month_day))).all())

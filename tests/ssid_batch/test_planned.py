@@ -15,7 +15,7 @@ from ssid.batch_plan import PlanJob, plan_chunk
 from ssid.batch_rows import decide_record
 from ssid.batch_write import ChunkWriter, WriteHistory
 from ssid.csvlayout import header
-from ssid.decisions import decisions_t
+from ssid.decisions import decisions_t, stored_explanation
 from ssid.legacy import LegacyImporter, chunks, parse_chunk
 from ssid.matching import Matcher, query_keys, record_keys
 from ssid.matching.blocking import tiers
@@ -87,10 +87,9 @@ async def test_planned_rows_answer_like_row_by_row(tmp_path, settings):
         got = _canonical([(r["ResultCode"], r["StudentID"]) for r in read_csv(tmp_path / "out.csv")], known)
         counts = await run_store.counts()
         async with run_store.read() as conn:  # one decision per row, the lookups with the matcher's explanation
-            stored = (await conn.execute(select(decisions_t.c.outcome, decisions_t.c.explanation)
-                                         .where(decisions_t.c.kind == "batch"))).all()
-        assert sorted(o for o, _ in stored) == sorted(c.lower() for c, _ in got)
-        explained = [json.loads(e) for o, e in stored if o == "match"]
+            stored = (await conn.execute(select(decisions_t).where(decisions_t.c.kind == "batch"))).mappings().all()
+        assert sorted(d["outcome"] for d in stored) == sorted(c.lower() for c, _ in got)
+        explained = [stored_explanation(d) for d in stored if d["outcome"] == "match"]
         assert explained and all("candidates" in e for e in explained)
         await run_store.close()
         assert got == expected, [(n, a, b) for n, (a, b) in enumerate(zip(got, expected)) if a != b][:10]

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from ssid.audit import Actor
-from ssid.decisions import decision_row, decisions_t, outcome_of, record
+from ssid.decisions import COMPRESS_OVER, decision_row, decisions_t, outcome_of, record, stored_explanation
 from ssid.heartbeats import beat, heartbeats_t
 from ssid.matching import Outcome
 from ssid.poller import SlfPoller
@@ -35,7 +35,7 @@ def test_a_row_carries_the_explanation_as_json_with_ssns_masked():
     assert "123456789" not in row["explanation"] and "123-45-6789" not in row["explanation"]
     assert {k: v for k, v in row.items() if k != "explanation"} == {
         "kind": "slf", "request_key": "T1", "outcome": "new", "student_id": "AB1234567", "received_at": 100.0,
-        "decided_at": 105.0, "correlation_id": "SLF_BATCH 7"}
+        "decided_at": 105.0, "correlation_id": "SLF_BATCH 7", "explanation_z": None}  # short: kept as text
 
 
 def plain_masked(data):
@@ -94,6 +94,41 @@ def test_a_record_without_an_ssn_is_kept_and_any_other_is_masked_as_the_plain_ru
     for record in odd:
         assert _masked_record(record) == plain_masked(record)
     assert "123456789" not in json.dumps([_masked_record(r) for r in odd[:8]])
+
+
+def test_a_long_explanation_is_stored_compressed_and_read_back_as_it_was():
+    """A lookup's explanation (kilobytes; one per batch row) goes in ``explanation_z``, zlib-compressed;
+    a short one stays readable text."""
+    long = {"outcome": "MATCH", "query": {"first_name": "Amara", "ssn": "123-45-6789"},
+            "candidates": [{"student_id": f"AB{i:07d}", "fields": [{"field": "first_name", "level": "EXACT",
+                                                                    "weight": 12.074718656215252}] * 11}
+                           for i in range(5)]}
+    row = decision_row("batch", "match", decided_at=1.0, explanation=long)
+    assert row["explanation"] is None and len(row["explanation_z"]) < COMPRESS_OVER < len(json.dumps(long))
+    got = stored_explanation(row)
+    assert got["candidates"] == long["candidates"] and got["query"]["ssn"] == "*****6789"
+    short = decision_row("api", "error", decided_at=1.0, explanation={"error": "bad birth date"})
+    assert short["explanation_z"] is None and json.loads(short["explanation"]) == {"error": "bad birth date"}
+    assert stored_explanation(short) == {"error": "bad birth date"}
+    assert stored_explanation(decision_row("web", "match", decided_at=1.0)) is None
+
+
+async def test_migration_11_adds_the_compressed_column_and_keeps_what_was_stored(store):
+    from ssid.db.schema import version_t
+
+    async with store.write() as conn:
+        await conn.execute(text("ALTER TABLE ssid_decisions DROP COLUMN explanation_z"))
+        await conn.execute(text("INSERT INTO ssid_decisions (kind, outcome, explanation, decided_at) "
+                                """VALUES ('slf', 'match', '{"outcome": "MATCH"}', 1.0)"""))
+        await conn.execute(delete(version_t).where(version_t.c.version >= 11))
+    assert await store.migrate() == ["11: decisions: long explanations stored compressed"]
+    long = {"outcome": "NO_MATCH", "keys": [{"key": f"BL|201704{i:02d}|OKF", "total": 0} for i in range(60)]}
+    async with store.write() as conn:
+        await record(conn, [decision_row("slf", "none", decided_at=2.0, explanation=long)])
+    async with store.read() as conn:
+        rows = (await conn.execute(select(decisions_t).order_by(decisions_t.c.id))).mappings().all()
+    assert [stored_explanation(r) for r in rows] == [{"outcome": "MATCH"}, long]
+    assert rows[0]["explanation_z"] is None and rows[1]["explanation"] is None
 
 
 def test_plain_text_and_missing_explanations():
@@ -182,11 +217,11 @@ async def test_every_system_decision_is_recorded_with_its_explanation_and_times(
         assert d["kind"] == "slf" and d["decided_at"] == clock.now
         assert d["received_at"] == pytest.approx(clock.now - 0.5 - 1.25 - i)
         assert d["correlation_id"] == f"SLF_BATCH {(await slf.row(d['request_key']))['N_BATCH_ID']}"
-    why = json.loads(m["explanation"])
+    why = stored_explanation(m)
     assert why["outcome"] == "MATCH" and why["student_id"] == amara and why["query"]["middle_name"] == "Grace Ann"
     assert amara in why["returned"] and why["thresholds"] and why["parameters_version"]
-    assert json.loads(n["explanation"])["outcome"] == "NO_MATCH"
-    err = json.loads(e["explanation"])
+    assert stored_explanation(n)["outcome"] == "NO_MATCH"
+    err = stored_explanation(e)
     assert "missing BIRTH_DATE" in err["error"] and {"field": "BirthDate", "code": "missing"} in err["problems"]
 
 
@@ -216,7 +251,7 @@ async def test_potential_matches_and_a_persons_decisions_are_recorded(store, slf
         for t in (t_pick, t_new):
             [p] = await decisions(store, t)
             assert p["outcome"] == "potential" and p["student_id"] is None
-            why = json.loads(p["explanation"])
+            why = stored_explanation(p)
             assert why["outcome"] == "POTENTIAL" and set(why["returned"]) == {amara, amira}
             await slf.set(t, N_SLF_STATUS=8)
         clock.now += 600  # a person takes their time
@@ -226,8 +261,8 @@ async def test_potential_matches_and_a_persons_decisions_are_recorded(store, slf
         await poller.close()
     _, picked = await decisions(store, t_pick)
     assert (picked["outcome"], picked["student_id"]) == ("user_match", amira)
-    assert json.loads(picked["explanation"]) == {"decided_by": "sam", "picked": amira,
+    assert stored_explanation(picked) == {"decided_by": "sam", "picked": amira,
                                                  "offered": sorted([amara, amira])}
     _, forced = await decisions(store, t_new)
     assert forced["outcome"] == "user_new" and forced["student_id"] == (await slf.row(t_new))["STATE_ID"]
-    assert json.loads(forced["explanation"])["decided_by"] == "sam"
+    assert stored_explanation(forced)["decided_by"] == "sam"
