@@ -167,7 +167,7 @@ class PackedJson(bytes):
 
 #: UTF-8 bytes of explanation text above which it is stored compressed (``explanation_z``)
 COMPRESS_OVER = 1024
-#: zlib level: 1 compresses a lookup's explanation 5 to 1 in about 40 microseconds; 6 gains a tenth for twice that
+#: zlib level: 1 compresses a lookup's explanation 5 to 1 in 40 to 60 microseconds; 6 gains a tenth for twice that
 COMPRESS_LEVEL = 1
 
 
