@@ -21,8 +21,8 @@ among them keeps its m, and the measured levels share what the kept ones leave.
 from __future__ import annotations
 
 import json
-import zlib
 import random
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path

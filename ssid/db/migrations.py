@@ -164,9 +164,7 @@ async def _v8(conn: AsyncConnection) -> None:
 
 async def _v9(conn: AsyncConnection) -> None:
     """``ssid_block_keys.month_day`` on every YLF row, from the birth date of the alias it indexes."""
-    columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(block_keys_t.name)})
-    if "month_day" not in columns:  # (a database created at this version has it from migration 1)
-        await conn.exec_driver_sql(f"ALTER TABLE {block_keys_t.name} ADD COLUMN month_day SMALLINT")
+    await _add_column(conn, block_keys_t.name, "month_day", "SMALLINT")  # created with it from migration 1 on
     started = time.perf_counter()
     done = await conn.exec_driver_sql(_MONTH_DAY_SQL[conn.dialect.name].format(at=STD_BIRTH_AT, ylf=YEAR_LAST_FIRST))
     log.info("SSID database: %d year + names keys given their birth month and day in %.0f s", done.rowcount,
@@ -185,10 +183,16 @@ async def _v11(conn: AsyncConnection) -> None:
     """``ssid_decisions.explanation_z``: a long explanation stored compressed (``ssid.decisions``)."""
     from ..decisions import decisions_t
 
-    columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(decisions_t.name)})
-    if "explanation_z" not in columns:  # (a database created at this version has it from migration 5)
-        kind = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
-        await conn.exec_driver_sql(f"ALTER TABLE {decisions_t.name} ADD COLUMN explanation_z {kind}")
+    binary = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    await _add_column(conn, decisions_t.name, "explanation_z", binary)  # created with it from migration 5 on
+
+
+async def _add_column(conn: AsyncConnection, table: str, column: str, sql_type: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` unless the table has it already (a database created after
+    the column joined the table's definition)."""
+    columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(table)})
+    if column not in columns:
+        await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 #: the birth date is element ``at`` of the alias's ``std`` list (``ssid.records.std_json``), "YYYY-MM-DD"
