@@ -207,16 +207,16 @@ async def test_a_batch_keeps_the_sqlite_wal_bounded(tmp_path, settings, monkeypa
         assert wal.stat().st_size > 0  # the log file is kept for the next writes, not truncated and grown again
         async with store.write() as conn:  # the next write starts the log again from its beginning
             await conn.exec_driver_sql("INSERT INTO probe VALUES (1)")
-        after = await log_frames()
-        assert before[0] > 5 and after[0] < 5 and after[1] == after[0], (before, after)
+        after = await log_frames()  # (a RESTART that returned not busy copied the whole log in)
+        assert before > 5 and after < 5, (before, after)
         return ran[-1]
 
-    async def log_frames() -> tuple[int, int]:
-        """(frames in the log, of which copied into the database) after a PASSIVE checkpoint."""
+    async def log_frames() -> int:
+        """Frames in the log (a PASSIVE checkpoint's count; what it copies depends on the planners' reads)."""
         async with store.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             busy, frames, done = await (await raw.execute("PRAGMA wal_checkpoint(PASSIVE)")).fetchone()
-        return frames, done
+        return frames
 
     async with store.write() as conn:
         await conn.exec_driver_sql("CREATE TABLE probe (x)")
