@@ -15,11 +15,12 @@ So each decision writes one row of ``ssid_decisions``:
   object for decisions the matcher did not make (the fields that were missing, who picked
   which candidate). SSNs are masked as in the audit (last four digits), since explanations are
   read by more people than the record;
-* ``explanation_z``: instead of ``explanation``, the same JSON text compressed (zlib) when it
-  is longer than ``COMPRESS_OVER`` bytes: a lookup's explanation is about 9 KB, 1.8 KB
-  compressed, and a batch file stores one per row (a million-row file: 9 GB of text, which
-  SQLite, unlike PostgreSQL's TOAST, would store as it is, and the writer would write twice,
-  to the WAL and to the database). Read either with ``stored_explanation(row)``;
+* ``explanation_z``: instead of ``explanation``, the same JSON text compressed (zstd, with a
+  dictionary of explanation text: ``packed``) when it is longer than ``COMPRESS_OVER`` bytes: a
+  lookup's explanation is about 6 KB, 630 bytes compressed, and a batch file stores one per row
+  (a million-row file: 6 GB of text, which SQLite, unlike PostgreSQL's TOAST, would store as it
+  is, and the writer would write twice, to the WAL and to the database). Read either with
+  ``stored_explanation(row)``;
 * ``received_at`` / ``decided_at``: epoch seconds; ``received_at`` is None when the channel
   cannot tell when the request entered the system (it is then not timed, never guessed);
 * ``correlation_id``: the batch job id, the SLF batch, the API's Correlation-Id.
@@ -31,13 +32,17 @@ transaction, so a decision is stored exactly when the change it explains is comm
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import orjson
+import zstandard
 
 from sqlalchemy import Column, Float, Index, Integer, LargeBinary, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -167,24 +172,71 @@ class PackedJson(bytes):
 
 #: UTF-8 bytes of explanation text above which it is stored compressed (``explanation_z``)
 COMPRESS_OVER = 1024
-#: zlib level: 1 compresses a lookup's explanation 5 to 1 in 40 to 60 microseconds; 6 gains a tenth for twice that
-COMPRESS_LEVEL = 1
+#: the zstd dictionary new explanations are compressed with (``ssid/dictionaries/explanations-N.jsonl``)
+DICTIONARY = 1
+#: zstd level: with the dictionary, a lookup's explanation (5.9 KB of JSON) becomes 630 bytes in
+#: about 12 microseconds, where zlib at level 1 made 1,400 bytes in 54 (``benchmarks/RESULTS.md``)
+COMPRESS_LEVEL = 3
+_ZLIB = 0x78  # the first byte of a zlib stream (how explanations were compressed before the dictionary)
+
+
+@functools.cache
+def _dictionary(number: int) -> zstandard.ZstdCompressionDict:
+    """Dictionary ``number``: explanation text zstd starts from, so the field names, levels and
+    keys every explanation repeats cost a few bytes each rather than being spelt out in every row.
+    It is three explanations of the synthetic population (``ssid.population``), taken as they are
+    ("raw content"). A dictionary is never edited once released: what was compressed with it
+    needs the same bytes to be read; a better one is added under the next number."""
+    try:
+        raw = resources.files("ssid").joinpath("dictionaries", f"explanations-{number}.jsonl").read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"explanation compressed with dictionary {number}, which this version does not have: "
+                         "read it with the version of slf that wrote it, or a newer one") from None
+    return zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+
+_local = threading.local()  # zstd (de)compressors are not to be shared between threads
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c = getattr(_local, "compressor", None)
+    if c is None:
+        c = _local.compressor = zstandard.ZstdCompressor(level=COMPRESS_LEVEL, dict_data=_dictionary(DICTIONARY))
+    return c
+
+
+def _decompressor(number: int) -> zstandard.ZstdDecompressor:
+    found: dict[int, zstandard.ZstdDecompressor] = _local.__dict__.setdefault("decompressors", {})
+    if number not in found:
+        found[number] = zstandard.ZstdDecompressor(dict_data=_dictionary(number))
+    return found[number]
 
 
 def packed(text: str | None) -> str | PackedJson | None:
     """Explanation text as it is stored: as it is (``EncodedJson``), or compressed when longer
-    than ``COMPRESS_OVER`` bytes. A batch planner calls it, so the writer only stores the bytes."""
+    than ``COMPRESS_OVER`` bytes: the dictionary's number (one byte), then a zstd frame. A batch
+    planner calls it, so the writer only stores the bytes."""
     if text is None or isinstance(text, PackedJson):
         return text
     data = text.encode()
     if len(data) <= COMPRESS_OVER:
         return EncodedJson(text)
-    return PackedJson(zlib.compress(data, COMPRESS_LEVEL))
+    return PackedJson(bytes((DICTIONARY,)) + _compressor().compress(data))
 
 
 def explanation_text(text: str | None, compressed: bytes | None) -> str | None:
-    """The JSON text of a stored explanation, from its two columns (``explanation``, ``explanation_z``)."""
-    return zlib.decompress(compressed).decode() if compressed is not None else text
+    """The JSON text of a stored explanation, from its two columns (``explanation``, ``explanation_z``).
+    ValueError: compressed bytes that are not an explanation."""
+    if compressed is None:
+        return text
+    try:
+        if not compressed:
+            raise zstandard.ZstdError("no bytes")
+        if compressed[0] == _ZLIB:
+            return zlib.decompress(compressed).decode()
+        return _decompressor(compressed[0]).decompress(compressed[1:]).decode()
+    except (zlib.error, zstandard.ZstdError, UnicodeDecodeError) as exc:
+        raise ValueError(f"a stored explanation cannot be read ({exc})") from None
 
 
 def stored_explanation(row: Mapping[str, Any]) -> Any:

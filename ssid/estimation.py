@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,7 +77,7 @@ async def decision_vectors(store, limit: int) -> list[Vector]:
         for row in (await conn.execute(q)).mappings().all():
             try:
                 d = stored_explanation(row)
-            except (ValueError, zlib.error):  # not JSON (or not zlib): nothing to learn from
+            except ValueError:  # not JSON, or compressed bytes that are not an explanation: nothing to learn from
                 continue
             candidates = d.get("candidates") if isinstance(d, dict) else None
             for c in candidates if isinstance(candidates, list) else ():

@@ -97,7 +97,7 @@ def test_a_record_without_an_ssn_is_kept_and_any_other_is_masked_as_the_plain_ru
 
 
 def test_a_long_explanation_is_stored_compressed_and_read_back_as_it_was():
-    """A lookup's explanation (kilobytes; one per batch row) goes in ``explanation_z``, zlib-compressed;
+    """A lookup's explanation (kilobytes; one per batch row) goes in ``explanation_z``, compressed;
     a short one stays readable text."""
     long = {"outcome": "MATCH", "query": {"first_name": "Amara", "ssn": "123-45-6789"},
             "candidates": [{"student_id": f"AB{i:07d}", "fields": [{"field": "first_name", "level": "EXACT",
@@ -111,6 +111,39 @@ def test_a_long_explanation_is_stored_compressed_and_read_back_as_it_was():
     assert short["explanation_z"] is None and json.loads(short["explanation"]) == {"error": "bad birth date"}
     assert stored_explanation(short) == {"error": "bad birth date"}
     assert stored_explanation(decision_row("web", "match", decided_at=1.0)) is None
+
+
+#: the NO_MATCH explanation below as stored by this version (dictionary 1, zstd), and as stored
+#: before the dictionary (zlib): rows already written must read back whatever a later version changes
+KEYS_40 = {"outcome": "NO_MATCH", "keys": [{"key": f"BL|201704{i:02d}|OKF", "total": 0} for i in range(40)]}
+STORED_DICTIONARY_1 = bytes.fromhex(
+    "0128b52ffd60bf04750400b4037b37303430307c4f4b462230373034303132333435363738393130313233343536373839323031"
+    "323334353637383933303132333435363738397d2c20c0336a16c6a58902c84132a4200fc924057948861490e830a4200f9221"
+    "0579480629c88b4487410af2900c2990876448415e487418529007c990823c248349e134511209c728b42f51a4c0c257e415")
+STORED_ZLIB = bytes.fromhex(
+    "78018dd4ad0ec2401045e17719bd6267a65058072484849f1a1c2184902a4a56500469fbee80aee0b82b8efac4ede45ebf9f924e"
+    "dd6f4892e5aeb7a8652c62ecabed5a82b4b9bd3692e210c68d82c640e3a029403301cd1434256866a099ff6f14382b7056e0acc0"
+    "5981b3026705ce0a9c15382b7036e06cc0d980b3016703ce069c0d381b7036e06cc0d981b3036707ce0e9c1d383b7076e0ecc0d9"
+    "81b38f9ccf41f2abbde547fdfde84375d92f8eab8d0c1f9271a039")
+
+
+@pytest.mark.parametrize("stored", [STORED_DICTIONARY_1, STORED_ZLIB], ids=["dictionary-1", "zlib"])
+def test_explanations_stored_by_this_and_earlier_versions_read_back(stored):
+    assert stored_explanation({"explanation": None, "explanation_z": stored}) == KEYS_40
+
+
+def test_the_dictionary_makes_a_long_explanation_a_tenth_of_its_text():
+    row = decision_row("slf", "none", decided_at=2.0, explanation=KEYS_40)
+    assert row["explanation_z"][0] == 1 and len(row["explanation_z"]) * 10 < len(json.dumps(KEYS_40))
+    assert stored_explanation(row) == KEYS_40
+
+
+@pytest.mark.parametrize("stored, says", [
+    (b"\x09" + STORED_DICTIONARY_1[1:], "dictionary 9, which this version does not have"),
+    (STORED_DICTIONARY_1[:40], "cannot be read"), (STORED_ZLIB[:40], "cannot be read"), (b"", "cannot be read")])
+def test_compressed_bytes_that_are_no_explanation_say_so(stored, says):
+    with pytest.raises(ValueError, match=says):
+        stored_explanation({"explanation": None, "explanation_z": stored})
 
 
 async def test_migration_11_adds_the_compressed_column_and_keeps_what_was_stored(store):
