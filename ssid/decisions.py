@@ -17,8 +17,8 @@ So each decision writes one row of ``ssid_decisions``:
   read by more people than the record;
 * ``explanation_z``: instead of ``explanation``, the same JSON text compressed (zstd, with a
   dictionary of explanation text: ``packed``) when it is longer than ``COMPRESS_OVER`` bytes: a
-  lookup's explanation is about 6 KB, 630 bytes compressed, and a batch file stores one per row
-  (a million-row file: 6 GB of text, which SQLite, unlike PostgreSQL's TOAST, would store as it
+  lookup's explanation is 6 to 9 KB, 600 to 900 bytes compressed, and a batch file stores one per
+  row (a million-row file: up to 9 GB of text, which SQLite, unlike PostgreSQL's TOAST, would store as it
   is, and the writer would write twice, to the WAL and to the database). Read either with
   ``stored_explanation(row)``;
 * ``received_at`` / ``decided_at``: epoch seconds; ``received_at`` is None when the channel
@@ -174,8 +174,8 @@ class PackedJson(bytes):
 COMPRESS_OVER = 1024
 #: the zstd dictionary new explanations are compressed with (``ssid/dictionaries/explanations-N.jsonl``)
 DICTIONARY = 1
-#: zstd level: with the dictionary, a lookup's explanation (5.9 KB of JSON) becomes 630 bytes in
-#: about 12 microseconds, where zlib at level 1 made 1,400 bytes in 54 (``benchmarks/RESULTS.md``)
+#: zstd level: with the dictionary, a lookup's explanation at ten million students (9.3 KB of JSON)
+#: becomes 895 bytes in 18 microseconds, where zlib at level 1 made 1,775 in 50 (``benchmarks/RESULTS.md``)
 COMPRESS_LEVEL = 3
 _ZLIB = 0x78  # the first byte of a zlib stream (how explanations were compressed before the dictionary)
 
