@@ -11,8 +11,8 @@ this copies without importing it: ssid never imports sif_agent):
   lock. Read-only work opens a plain deferred ``BEGIN`` (``read_only=True``), so lookups never
   queue behind the writer.
 * JSON columns are written with orjson (compact, UTF-8 as it is), not the standard library's
-  encoder: a batch file's writer encodes five JSON values per new student, and
-  ``json.dumps`` cost it more than the rest of building the rows. Both read back the same.
+  encoder: a batch file's writer encodes five JSON values per new student, and ``json.dumps``
+  was 4-5% of its time at ten million students. Both read back as the same values.
 * PostgreSQL needs nothing special here; rows are locked ``FOR UPDATE`` where it matters.
 """
 
