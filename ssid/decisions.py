@@ -310,7 +310,9 @@ async def record(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> No
 async def find(conn: AsyncConnection, *, request_key: str | None = None, correlation_id: str | None = None,
                student_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The newest ``limit`` decisions matching every filter given, newest first, each a dict of
-    its columns with ``explanation`` decoded (whichever column holds it) and no ``explanation_z``."""
+    its columns with ``explanation`` decoded (whichever column holds it) and no ``explanation_z``.
+    An explanation that cannot be read (say, compressed by a newer version with a dictionary this
+    one lacks) is ``{"unreadable": why}``: the other decisions are still listed."""
     d = decisions_t.c
     q = select(decisions_t).order_by(d.id.desc()).limit(limit)
     for column, value in ((d.request_key, request_key), (d.correlation_id, correlation_id),
@@ -320,7 +322,10 @@ async def find(conn: AsyncConnection, *, request_key: str | None = None, correla
     out = []
     for row in (await conn.execute(q)).mappings().all():
         item = {k: v for k, v in row.items() if k != "explanation_z"}
-        item["explanation"] = stored_explanation(row)
+        try:
+            item["explanation"] = stored_explanation(row)
+        except ValueError as exc:
+            item["explanation"] = {"unreadable": str(exc)}
         out.append(item)
     return out
 

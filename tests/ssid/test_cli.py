@@ -216,3 +216,20 @@ def test_decisions_shows_each_decision_with_its_explanation(db, tmp_path):
     assert one.exit_code == 0, one.output
     assert f"batch match      {new['student_id']}" in one.output and '"candidates_scored": 1' in one.output
     assert "no decisions" in slf("decisions", "--job", "batch-none", db=db).output
+
+
+def test_decisions_lists_the_rest_when_one_explanation_cannot_be_read(db, tmp_path):
+    """A row compressed with a dictionary this version lacks (a newer version wrote it) is shown
+    as unreadable, saying why; the decisions around it are listed as usual."""
+    import sqlite3
+
+    src = legacy_file(tmp_path / "in.csv", [{"StudentID": ""}])
+    assert slf("batch", str(src), "--out", str(tmp_path / "out.csv"), "--workers", "0", db=db).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO ssid_decisions (kind, request_key, outcome, explanation_z, decided_at) "
+                     "VALUES ('api', 'later', 'match', ?, 2e9)", (bytes((9,)) + bytes(40),))
+    out = slf("decisions", "--json", db=db)
+    assert out.exit_code == 0, out.output
+    issued, later = [json.loads(line) for line in out.output.splitlines()]
+    assert issued["outcome"] == "new" and issued["explanation"]["outcome"] == "NO_MATCH"
+    assert "dictionary 9, which this version does not have" in later["explanation"]["unreadable"]
