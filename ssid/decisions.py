@@ -206,7 +206,9 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 
 def _decompressor(number: int) -> zstandard.ZstdDecompressor:
-    found: dict[int, zstandard.ZstdDecompressor] = _local.__dict__.setdefault("decompressors", {})
+    found = getattr(_local, "decompressors", None)
+    if found is None:
+        found = _local.decompressors = {}
     if number not in found:
         found[number] = zstandard.ZstdDecompressor(dict_data=_dictionary(number))
     return found[number]
@@ -229,9 +231,9 @@ def explanation_text(text: str | None, compressed: bytes | None) -> str | None:
     ValueError: compressed bytes that are not an explanation."""
     if compressed is None:
         return text
+    if not compressed:
+        raise ValueError("a stored explanation cannot be read (no bytes)")
     try:
-        if not compressed:
-            raise zstandard.ZstdError("no bytes")
         if compressed[0] == _ZLIB:
             return zlib.decompress(compressed).decode()
         return _decompressor(compressed[0]).decompress(compressed[1:]).decode()
