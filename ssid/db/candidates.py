@@ -235,11 +235,13 @@ class PrefetchedSource:
 #: kind: a key's row count (in the version column), a row of a small key, a stored version of a
 #: student with such a row (the index holds active students only). The versions come first so that
 #: PostgreSQL types the JSON columns from them (it resolves a UNION's NULLs branch by branch).
+#: Both subqueries are ``MATERIALIZED`` (SQLite 3.35+, PostgreSQL 12+): SQLite 3.50 no longer
+#: materialises ``r``, named twice, on its own, and answered its second use by scanning every key row.
 _NAME_COUNT, _VERSION, _BLOCK_ROW, _KEY_COUNT = 3, 2, 1, 0
 _PREFETCH = (
-    "WITH c AS (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
-    "r AS (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial, k.month_day FROM ssid_block_keys k "
-    "JOIN c ON c.key = k.key "
+    "WITH c AS MATERIALIZED (SELECT key, count(*) AS n FROM ssid_block_keys WHERE key IN ({}) GROUP BY key), "
+    "r AS MATERIALIZED (SELECT k.key, k.student_id, k.version, k.gender, k.first_initial, k.month_day "
+    "FROM ssid_block_keys k JOIN c ON c.key = k.key "
     "WHERE c.n <= {} AND (k.month_day IS NULL OR k.key NOT IN ({}) "
     "OR k.key || '/m' || (k.month_day / 100) IN ({}) OR k.key || '/d' || (k.month_day % 100) IN ({}))) "
     "SELECT 2, NULL, a.student_id, a.version, NULL, NULL, NULL, a.std FROM ssid_aliases a "

@@ -277,3 +277,51 @@ async def test_migration_9_gives_year_and_names_keys_their_birth_month_and_day(s
         d = await match(conn, Matcher(), late)
     found = {c.student_id for c in d.explanation.candidates}
     assert amara.student_id in found and twin.student_id not in found  # 04-13: neither month nor day kept
+
+
+def _sqlite_libraries():
+    """The SQLite this Python links to, and a current release (the ``sqlean.py`` wheel, a test
+    dependency): query planners change between releases, and a user's Python may carry either."""
+    import sqlite3
+
+    out = [pytest.param(sqlite3, id=f"sqlite-{sqlite3.sqlite_version}")]
+    try:
+        import sqlean
+    except ImportError:  # no wheel for this platform: the linked library is still checked
+        return out
+    return out + [pytest.param(sqlean, id=f"sqlite-{sqlean.sqlite_version}")]
+
+
+@pytest.mark.parametrize("library", _sqlite_libraries())
+async def test_the_prefetch_searches_the_key_index_and_never_scans_it(library, settings, sqlite_url, tmp_path):
+    """The prefetch names its rows (``r``) twice. SQLite 3.50 no longer materialises such a
+    subquery on its own and, for the second use, scanned every row of ``ssid_block_keys``
+    (sixty million at ten million students: minutes a statement); the statement asks for both
+    subqueries to be materialised, so every release searches the key index by key."""
+    from ssid.db.candidates import _prefetch
+    from ssid.store import SsidStore
+
+    store = SsidStore.from_url(sqlite_url, settings)
+    await store.migrate()
+    try:
+        async with store.write() as conn:
+            await store.add_user(conn, "ann", district_irn="043802", roles=["district_admin"])
+        firsts, lasts = ("Ann", "Omar", "Li", "Sofia", "Jamal"), ("Smith", "Nguyen", "Garcia", "Okafor")
+        for i in range(200):
+            await create(store, {**AMARA, "LegalFirstName": firsts[i % 5], "LegalLastName": lasts[i // 5 % 4],
+                                 "BirthDate": f"201{i % 10}-0{i % 9 + 1}-{i % 28 + 1:02d}"})
+    finally:
+        await store.close()
+    sql = _prefetch({"first_name": ["ANN"]}).format(*"??????")
+    db = library.connect(f"file:{tmp_path / 'ssid.db'}?mode=ro", uri=True)
+    try:
+        for analyzed in (False, True):
+            if analyzed:
+                db.close()
+                db = library.connect(str(tmp_path / "ssid.db"))
+                db.execute("ANALYZE")
+            plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, ("BL|x", 500, "", "", "", "ANN"))]
+            reads = [step for step in plan if "ssid_block_keys" in step or step.startswith(("SCAN k", "SEARCH k"))]
+            assert reads and all(step.startswith("SEARCH") for step in reads), plan
+    finally:
+        db.close()
