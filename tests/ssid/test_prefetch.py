@@ -296,7 +296,7 @@ def _sqlite_libraries():
 async def test_the_prefetch_searches_the_key_index_and_never_scans_it(library, settings, sqlite_url, tmp_path):
     """The prefetch names its rows (``r``) twice. SQLite 3.50 no longer materialises such a
     subquery on its own and, for the second use, scanned every row of ``ssid_block_keys``
-    (sixty million at ten million students: minutes a statement); the statement asks for both
+    (47.5 million at ten million students: minutes a statement); the statement asks for both
     subqueries to be materialised, so every release searches the key index by key."""
     from ssid.db.candidates import _prefetch
     from ssid.store import SsidStore
