@@ -35,7 +35,7 @@ from .db.schema import ACTIVE, aliases_t, audit_t, students_t
 from .ids import clean_id
 from .legacy import Chunk, RowProblem, parse_chunk
 from .matching import Matcher, Outcome
-from .records import KeyRow, index, match_record
+from .records import KeyRow, index, match_record, record_json
 from .store import duplicate_refused
 
 #: a fact a plan rests on: ("key", block key, rows under it) or ("student", ID, (status, versions))
@@ -125,9 +125,11 @@ def plan_rows(conn: Connection, catalogue: Catalogue, job: PlanJob, rows: Sequen
             alias = None
             imported = catalogue.check(r.fields, "import")
             if imported.ok:  # an optional attribute in a bad format: the match stands, nothing remembered
-                v = _version(imported.values, district, building)
-                if not any(_probe(s) == _probe(v.record) for s in stored):
-                    alias = v
+                # compared as stored first: most rows repeat a stored version, and only a new alias
+                # is standardised and keyed
+                probe = _probe(record_json(match_record(imported.values, district, building)))
+                if not any(_probe(s) == probe for s in stored):
+                    alias = _version(imported.values, district, building)
             out[r.number] = Plan(r.number, MATCH, sid, match_message(decision), tuple(facts), alias, explanation)
         elif decision.outcome == Outcome.POTENTIAL:
             out[r.number] = Plan(r.number, POTENTIAL, None, potential_message(decision), tuple(facts), None,

@@ -83,10 +83,7 @@ class Indexed:
 
     def record_json(self) -> dict[str, str]:
         """The matcher record as JSON-ready data (blank fields left out)."""
-        out = {name: v for name in _RECORD_FIELD_NAMES if (v := getattr(self.record, name))}
-        if isinstance(out.get("birth_date"), date):
-            out["birth_date"] = out["birth_date"].isoformat()
-        return out
+        return record_json(self.record)
 
     def std_json(self) -> list[Any]:
         """The standardised form as a JSON-ready list: ``STD_LAYOUT``, then the ``STD_FIELDS`` values.
@@ -102,6 +99,14 @@ class Indexed:
         if out[STD_BIRTH_AT] is not None:
             out[STD_BIRTH_AT] = out[STD_BIRTH_AT].isoformat()
         return out
+
+
+def record_json(record: StudentRecord) -> dict[str, str]:
+    """A matcher record as stored (``ssid_aliases.record``): JSON-ready, blank fields left out."""
+    out = {name: v for name in _RECORD_FIELD_NAMES if (v := getattr(record, name))}
+    if isinstance(out.get("birth_date"), date):
+        out["birth_date"] = out["birth_date"].isoformat()
+    return out
 
 
 def index(values: Mapping[str, str], district: str | None = None, building: str | None = None) -> Indexed:

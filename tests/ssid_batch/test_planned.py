@@ -20,7 +20,7 @@ from ssid.legacy import LegacyImporter, chunks, parse_chunk
 from ssid.matching import Matcher, query_keys, record_keys
 from ssid.matching.blocking import tiers
 from ssid.population import generate_population, generate_queries
-from ssid.records import match_record
+from ssid.records import index, match_record
 from ssid.store import SsidStore
 
 from .conftest import AMARA, KOFI, LENA, read_csv, row, write_csv
@@ -126,6 +126,28 @@ async def test_a_student_added_by_someone_else_after_planning_is_matched_not_iss
     assert [(r.code, r.student_id) for r in results][0] == ("MATCH", lena.student_id)
     assert results[1].code == "NEW" and results[1].student_id != lena.student_id
     assert writer.redecided == 1
+
+
+async def test_a_match_remembers_an_alias_only_when_the_row_differs_from_every_stored_version(
+        store, users, tmp_path):
+    """A matched row that repeats a stored version adds nothing; one that differs (here its birth
+    city) plans a new alias, standardised and keyed as ``records.index`` makes it. A district or
+    building of its own is no difference."""
+    async with store.write() as conn:
+        lena = await store.create_student(conn, LENA, users["sam"].actor(), request_key="slf-1")
+    moved = {**LENA, "BirthPlaceCity": "Akron"}
+    src = write_csv(tmp_path / "in.csv", store, [row(store, LENA), row(store, moved),
+                                                 row(store, LENA, District_IRN="044000", Building_IRN="000202")])
+    planned = await _plan(store, src)
+    assert [(p.code, p.student_id) for p in planned.plans] == [("MATCH", lena.student_id)] * 3
+    same, alias, elsewhere = (p.version for p in planned.plans)
+    assert same is None and elsewhere is None
+    want = index(moved, planned.rows[1].fields["District_IRN"] or None, planned.rows[1].fields["Building_IRN"] or None)
+    assert alias is not None and alias.values == moved and alias.record == want.record_json()
+    assert alias.std == want.std_json() and alias.keys == want.keys and alias.identity == want.identity
+    writer, results = await _apply(store, src, planned)
+    assert [r.code for r in results] == ["MATCH"] * 3
+    assert len(await store.aliases(lena.student_id)) == 2
 
 
 async def test_a_plan_rests_on_the_keys_its_decision_read_and_no_others(store, users, tmp_path):
